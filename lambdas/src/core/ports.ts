@@ -1,0 +1,138 @@
+/**
+ * The two ports of the core: where state lives ({@link Store}) and how frames reach connections
+ * ({@link Delivery}). The core knows nothing of DynamoDB, API Gateway or IoT; adapters implement these.
+ */
+import type { JsonObject, RoomVisibility, ServerFrame } from '@viba-realtime/protocol';
+
+/** Milliseconds since the epoch. Injected so tests can move time without sleeping. */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();
+
+/** The channel a connection came in on. */
+export type Channel = 'ws';
+
+export interface ConnectionRecord {
+  connectionId: string;
+  sub: string;
+  username: string;
+  groups: string[];
+  channel: Channel;
+  /** Epoch ms. */
+  connectedAt: number;
+  /** Token expiry, epoch seconds. */
+  tokenExp: number;
+  /** Epoch seconds after which the record is expired (TTL); at most API Gateway's 2-hour cut plus margin. */
+  expiresAt: number;
+}
+
+export interface RoomRecord {
+  room: string;
+  visibility: RoomVisibility;
+  owner: string;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Highest seq handed out so far (0 for a new room). */
+  lastSeq: number;
+}
+
+export interface SubscriptionRecord {
+  room: string;
+  connectionId: string;
+  sub: string;
+}
+
+export interface StoredMessage {
+  /** Server message id. */
+  id: string;
+  room: string;
+  from: string;
+  seq: number;
+  /** Epoch ms. */
+  ts: number;
+  body: JsonObject;
+  /** The sender's client id. */
+  ref: string;
+}
+
+/** The de-duplication record of one (room, sender, client id). */
+export interface DedupeRecord {
+  messageId: string;
+  /** Epoch ms when the claim was made. */
+  claimedAt: number;
+  /** Set once the message is stored. */
+  seq?: number;
+  ts?: number;
+}
+
+export type ClaimResult = { claimed: true } | { claimed: false; existing: DedupeRecord };
+
+export interface MessagePage {
+  /** Ascending seq order. */
+  messages: StoredMessage[];
+  /** Present when more messages may exist in the same direction. */
+  next?: { after: number } | { before: number };
+}
+
+/**
+ * Persistence for the core. Every method is safe to call concurrently from many Lambda instances:
+ * writes that can race are conditional. Reads never return expired items (TTL deletion is lazy).
+ */
+export interface Store {
+  putConnection(connection: ConnectionRecord): Promise<void>;
+  getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
+  /** Deletes the connection and all its subscriptions; returns the rooms it was subscribed to. Idempotent. */
+  deleteConnection(connectionId: string): Promise<string[]>;
+  listUserConnections(sub: string): Promise<ConnectionRecord[]>;
+
+  getRoom(room: string): Promise<RoomRecord | undefined>;
+  /** Creates the room unless it exists (conditional write); returns the room as stored either way. The
+   * owner becomes a member in the same call. */
+  createRoom(room: Omit<RoomRecord, 'lastSeq'>): Promise<{ room: RoomRecord; created: boolean }>;
+  isMember(room: string, sub: string): Promise<boolean>;
+  addMember(room: string, sub: string): Promise<void>;
+  removeMember(room: string, sub: string): Promise<void>;
+
+  /** Subscribes a connection to a room; `expiresAt` (epoch seconds) is the connection's own expiry. */
+  subscribe(subscription: SubscriptionRecord, expiresAt: number): Promise<void>;
+  unsubscribe(room: string, connectionId: string): Promise<void>;
+  isSubscribed(room: string, connectionId: string): Promise<boolean>;
+  /** Rooms the connection is subscribed to. */
+  listConnectionRooms(connectionId: string): Promise<string[]>;
+  /** Every live subscription of a room, all pages read. */
+  listRoomSubscriptions(room: string): Promise<SubscriptionRecord[]>;
+
+  /** Claims (room, sub, clientId) for a new message. Conditional: exactly one concurrent caller wins. */
+  claimDedupe(room: string, sub: string, clientId: string, messageId: string, now: number): Promise<ClaimResult>;
+  /** Replaces a claim that has no seq and was made before `staleBefore` (epoch ms). True if taken over. */
+  takeOverStaleClaim(
+    room: string,
+    sub: string,
+    clientId: string,
+    staleBefore: number,
+    messageId: string,
+    now: number,
+  ): Promise<boolean>;
+  /** Records the stored message's seq and ts on the claim. */
+  completeDedupe(room: string, sub: string, clientId: string, result: { seq: number; ts: number }): Promise<void>;
+
+  /** Atomically increments the room's counter and returns the new seq (1, 2, 3, ...). */
+  nextSeq(room: string): Promise<number>;
+  putMessage(message: StoredMessage): Promise<void>;
+  /** A page of messages: `after` pages forward from a seq (exclusive), `before` backward (exclusive);
+   * neither gives the newest. Always returned in ascending seq order. */
+  listMessages(room: string, query: { after?: number; before?: number; limit: number }): Promise<MessagePage>;
+}
+
+/** What happened to one post. */
+export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
+
+/**
+ * Sends frames to connections. Implementations retry throttling (429) and server errors (5xx) with
+ * full-jitter backoff and report a vanished connection (410) as `gone` without throwing.
+ */
+export interface Delivery {
+  post(connectionId: string, frame: ServerFrame): Promise<DeliveryOutcome>;
+  /** Closes a connection from the server side. A connection that is already gone is not an error. */
+  close(connectionId: string): Promise<void>;
+}

@@ -1,0 +1,24 @@
+/**
+ * Names of the environment variables the Lambda handlers read. The CDK stack sets them in AWS; the
+ * emulator passes the same names to the same handler factories. Nothing else configures a handler.
+ */
+export const ENV = {
+  /** DynamoDB table name. */
+  tableName: 'VIBA_TABLE_NAME',
+  /** Cognito user pool id, e.g. `eu-west-1_AbCdEf123`. */
+  userPoolId: 'VIBA_USER_POOL_ID',
+  /** Comma-separated app client ids whose tokens are accepted. */
+  clientIds: 'VIBA_CLIENT_IDS',
+  /** Which token uses are accepted: `id`, `access` or `id,access` (default both). */
+  tokenUse: 'VIBA_TOKEN_USE',
+  /** Override of the `@connections` endpoint (the emulator sets it; in AWS it comes from the event). */
+  connectionsEndpoint: 'VIBA_CONNECTIONS_ENDPOINT',
+  /** Override of the DynamoDB endpoint (emulator or DynamoDB Local only). */
+  dynamodbEndpoint: 'VIBA_DYNAMODB_ENDPOINT',
+  /** Override of the JWKS URL (the emulator's dev issuer); unset in AWS, where Cognito's is used. */
+  jwksUri: 'VIBA_JWKS_URI',
+  /** Log level: `debug`, `info`, `warn`, `error` (default `info`). */
+  logLevel: 'VIBA_LOG_LEVEL',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];

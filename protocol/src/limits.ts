@@ -1,0 +1,58 @@
+/**
+ * Every limit viba-realtime enforces, in one place. The handlers, the emulator, the SDK and the CDK stack
+ * import these; docs/PROTOCOL.md lists them. Change a value here and every layer follows.
+ */
+
+/** Limits of our own protocol. Each is checked by the handlers and answered with a typed error frame. */
+export const LIMITS = {
+  /** Largest `body` of a client frame, measured as UTF-8 bytes of its JSON. Kept well under API Gateway's
+   * 32 KB frame so that an oversized body gets our `body_too_large` error, not a 1009 close. */
+  maxBodyBytes: 16 * 1024,
+  /** Room names: 1-64 characters from `[A-Za-z0-9_.-]` (see {@link ROOM_NAME_PATTERN}). */
+  maxRoomNameLength: 64,
+  /** Client message ids (`id` of a client frame): 1-64 characters from `[A-Za-z0-9_.:-]`. */
+  maxClientIdLength: 64,
+  /** Default number of messages in one history page. */
+  historyPageDefault: 50,
+  /** Largest history page a client may ask for. */
+  historyPageMax: 100,
+  /** How long chat messages are kept (DynamoDB TTL), in seconds: 30 days. */
+  messageRetentionSeconds: 30 * 24 * 3600,
+  /** How long a client message id is remembered for de-duplication, in seconds: 24 hours. */
+  dedupeWindowSeconds: 24 * 3600,
+  /** A de-duplication claim with no stored message after this long is taken over by a retry (ms). */
+  dedupeClaimStaleMs: 10_000,
+  /** Rooms one connection may have joined at once. */
+  maxRoomsPerConnection: 100,
+  /** Parallel `@connections` posts per fan-out. */
+  deliveryConcurrency: 16,
+  /** Attempts per `@connections` post when API Gateway answers 429 or 5xx (first try included). */
+  deliveryMaxAttempts: 4,
+  /** Base delay of the full-jitter backoff between delivery attempts (ms). */
+  deliveryBackoffBaseMs: 50,
+  /** Cap of that backoff (ms). */
+  deliveryBackoffMaxMs: 1_000,
+} as const;
+
+/**
+ * API Gateway WebSocket's own service limits (AWS quotas, not ours). The emulator applies them as AWS does;
+ * they are configurable in the emulator only so tests need not wait ten minutes.
+ */
+export const APIGW_LIMITS = {
+  /** Largest WebSocket message (after reassembly of frames): 128 KB. Larger closes with 1009. */
+  maxMessageBytes: 128 * 1024,
+  /** Largest single WebSocket frame: 32 KB. Larger closes with 1009. */
+  maxFrameBytes: 32 * 1024,
+  /** Idle connection timeout: 10 minutes. */
+  idleTimeoutMs: 10 * 60 * 1000,
+  /** Maximum connection duration: 2 hours. */
+  maxConnectionMs: 2 * 60 * 60 * 1000,
+  /** Largest `@connections` PostToConnection payload: 128 KB. */
+  maxPostBytes: 128 * 1024,
+} as const;
+
+/** Room names: letters, digits, `_`, `.`, `-`; 1 to {@link LIMITS.maxRoomNameLength} characters. */
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Client message ids: letters, digits, `_`, `.`, `:`, `-`; 1 to {@link LIMITS.maxClientIdLength} characters. */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;

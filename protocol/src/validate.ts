@@ -1,0 +1,166 @@
+/**
+ * Runtime validation of client frames. Zero dependencies so that the browser SDK can share it.
+ * Every failure is a {@link ValidationError} whose code names the problem.
+ */
+import { ValidationError } from './errors.js';
+import {
+  CLIENT_ACTIONS,
+  type ClientAction,
+  type ClientFrame,
+  type HistoryFrame,
+  type JoinFrame,
+  type JsonObject,
+} from './frames.js';
+import { CLIENT_ID_PATTERN, LIMITS, ROOM_NAME_PATTERN } from './limits.js';
+
+const encoder = new TextEncoder();
+
+/** UTF-8 byte length of a string. */
+export function utf8Length(text: string): number {
+  return encoder.encode(text).byteLength;
+}
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function isClientAction(value: unknown): value is ClientAction {
+  return typeof value === 'string' && (CLIENT_ACTIONS as readonly string[]).includes(value);
+}
+
+/** Throws `invalid_room` unless `room` is a valid room name. */
+export function assertRoomName(room: unknown): asserts room is string {
+  if (typeof room !== 'string' || !ROOM_NAME_PATTERN.test(room)) {
+    throw new ValidationError('invalid_room', undefined, { details: { room } });
+  }
+}
+
+/** Throws `invalid_id` unless `id` is a valid client message id. */
+export function assertClientId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || !CLIENT_ID_PATTERN.test(id)) {
+    throw new ValidationError('invalid_id', undefined, { details: { id } });
+  }
+}
+
+/** Throws `bad_request` or `body_too_large` unless `body` is a JSON object within the size limit. */
+export function assertBody(body: unknown, limit: number = LIMITS.maxBodyBytes): asserts body is JsonObject {
+  if (!isJsonObject(body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
+  const size = utf8Length(JSON.stringify(body));
+  if (size > limit) {
+    throw new ValidationError('body_too_large', `The body is ${size} bytes; the limit is ${limit}.`, {
+      details: { actual: size, limit },
+    });
+  }
+}
+
+function optionalId(frame: JsonObject): string | undefined {
+  if (frame.id === undefined) return undefined;
+  assertClientId(frame.id);
+  return frame.id;
+}
+
+function optionalInt(value: unknown, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError('bad_request', `\`${name}\` must be an integer from ${min} to ${max}.`, {
+      details: { field: name, actual: value },
+    });
+  }
+  return value;
+}
+
+/**
+ * Parses and validates a raw client frame. Unknown fields are ignored, so a client can never set
+ * server-owned fields such as `from` or `seq`.
+ * @throws {ValidationError} naming the first problem found.
+ * @example
+ * const frame = parseClientFrame('{"action":"send","room":"lobby","id":"c1","body":{"text":"hi"}}');
+ */
+export function parseClientFrame(raw: string): ClientFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ValidationError('bad_request', 'The frame is not valid JSON.');
+  }
+  return validateClientFrame(value);
+}
+
+/** Validates an already parsed client frame; see {@link parseClientFrame}. */
+export function validateClientFrame(value: unknown): ClientFrame {
+  if (!isJsonObject(value)) throw new ValidationError('bad_request', 'The frame must be a JSON object.');
+  const { action } = value;
+  if (typeof action !== 'string') throw new ValidationError('bad_request', 'The frame has no `action`.');
+  if (!isClientAction(action)) {
+    throw new ValidationError('unknown_action', `Unknown action "${action.slice(0, 64)}".`, {
+      details: { action: action.slice(0, 64) },
+    });
+  }
+  switch (action) {
+    case 'ping':
+      return { action, ...withId(optionalId(value)) };
+    case 'leave':
+      assertRoomName(value.room);
+      return { action, room: value.room, ...withId(optionalId(value)) };
+    case 'join': {
+      assertRoomName(value.room);
+      const id = optionalId(value);
+      const frame: JoinFrame = { action, room: value.room, ...withId(id) };
+      if (value.body !== undefined) {
+        if (!isJsonObject(value.body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
+        const { visibility } = value.body;
+        if (visibility !== undefined && visibility !== 'public' && visibility !== 'private') {
+          throw new ValidationError('bad_request', '`body.visibility` must be "public" or "private".');
+        }
+        frame.body = visibility === undefined ? {} : { visibility };
+      }
+      return frame;
+    }
+    case 'send':
+      assertRoomName(value.room);
+      assertClientId(value.id);
+      assertBody(value.body);
+      return { action, room: value.room, id: value.id, body: value.body };
+    case 'history': {
+      assertRoomName(value.room);
+      const id = optionalId(value);
+      const frame: HistoryFrame = { action, room: value.room, ...withId(id) };
+      if (value.body !== undefined) {
+        if (!isJsonObject(value.body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
+        const after = optionalInt(value.body.after, 'after', 0, Number.MAX_SAFE_INTEGER);
+        const before = optionalInt(value.body.before, 'before', 1, Number.MAX_SAFE_INTEGER);
+        const limit = optionalInt(value.body.limit, 'limit', 1, LIMITS.historyPageMax);
+        if (after !== undefined && before !== undefined) {
+          throw new ValidationError('bad_request', 'Give `after` or `before`, not both.');
+        }
+        frame.body = {
+          ...(after === undefined ? {} : { after }),
+          ...(before === undefined ? {} : { before }),
+          ...(limit === undefined ? {} : { limit }),
+        };
+      }
+      return frame;
+    }
+  }
+}
+
+function withId(id: string | undefined): { id?: string } {
+  return id === undefined ? {} : { id };
+}
+
+/**
+ * Best-effort extraction of `action` and `id` from a frame that failed validation, so that the error
+ * frame can still reference the request.
+ */
+export function peekFrameRef(raw: string): { action?: string; ref?: string } {
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (!isJsonObject(value)) return {};
+    return {
+      ...(typeof value.action === 'string' ? { action: value.action.slice(0, 64) } : {}),
+      ...(typeof value.id === 'string' && value.id.length <= LIMITS.maxClientIdLength ? { ref: value.id } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
