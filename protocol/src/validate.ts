@@ -149,18 +149,14 @@ function withId(id: string | undefined): { id?: string } {
 }
 
 /**
- * Best-effort extraction of `action` and `id` from a frame that failed validation, so that the error
- * frame can still reference the request.
+ * Best-effort extraction of `action`, `id` and `room` from a frame that may have failed validation, so
+ * that the error frame can still reference the request. Only values that pass their own rules are kept.
  */
-export function peekFrameRef(raw: string): { action?: string; ref?: string } {
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (!isJsonObject(value)) return {};
-    return {
-      ...(typeof value.action === 'string' ? { action: value.action.slice(0, 64) } : {}),
-      ...(typeof value.id === 'string' && value.id.length <= LIMITS.maxClientIdLength ? { ref: value.id } : {}),
-    };
-  } catch {
-    return {};
-  }
+export function frameRefOf(value: unknown): { action?: string; ref?: string; room?: string } {
+  if (!isJsonObject(value)) return {};
+  return {
+    ...(typeof value.action === 'string' ? { action: value.action.slice(0, 64) } : {}),
+    ...(typeof value.id === 'string' && CLIENT_ID_PATTERN.test(value.id) ? { ref: value.id } : {}),
+    ...(typeof value.room === 'string' && ROOM_NAME_PATTERN.test(value.room) ? { room: value.room } : {}),
+  };
 }
