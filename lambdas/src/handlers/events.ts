@@ -1,0 +1,70 @@
+/**
+ * The AWS event shapes our WebSocket handlers receive, as API Gateway sends them. `@types/aws-lambda` types
+ * the REST flavour of the REQUEST authorizer event and omits the `$connect`-only fields of WebSocket route
+ * events, so the exact WebSocket shapes are written down here; the emulator builds exactly these.
+ */
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayEventWebsocketRequestContextV2,
+  APIGatewayProxyResultV2,
+} from 'aws-lambda';
+
+/** `requestContext.identity` of WebSocket events. */
+export interface WsIdentity {
+  sourceIp: string;
+  userAgent?: string;
+}
+
+/** REQUEST authorizer event of a WebSocket API (`$connect` only). */
+export interface WsAuthorizerEvent {
+  type: 'REQUEST';
+  /** `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect` */
+  methodArn: string;
+  headers: Record<string, string> | undefined;
+  multiValueHeaders: Record<string, string[]> | undefined;
+  queryStringParameters: Record<string, string> | undefined;
+  multiValueQueryStringParameters: Record<string, string[]> | undefined;
+  stageVariables: Record<string, string> | undefined;
+  requestContext: Omit<APIGatewayEventWebsocketRequestContextV2, 'messageId'> & {
+    routeKey: '$connect';
+    eventType: 'CONNECT';
+    identity: WsIdentity;
+  };
+}
+
+/** What an authorizer answers. Throwing `Error('Unauthorized')` instead makes API Gateway answer 401;
+ * a `Deny` policy makes it answer 403. */
+export type WsAuthorizerResult = APIGatewayAuthorizerResult;
+
+/** `requestContext.authorizer` of route events: the authorizer's `context` plus `principalId`. */
+export type WsAuthorizerFields = { principalId: string } & Record<string, string | number | boolean | undefined>;
+
+/** A WebSocket route event (`$connect`, `$disconnect`, `$default` and custom routes). */
+export interface WsRouteEvent {
+  requestContext: APIGatewayEventWebsocketRequestContextV2 & {
+    identity: WsIdentity;
+    authorizer?: WsAuthorizerFields;
+    /** `$disconnect` only. */
+    disconnectStatusCode?: number;
+    /** `$disconnect` only. */
+    disconnectReason?: string;
+  };
+  /** Custom routes and `$default`: the frame as received. Absent on `$connect`/`$disconnect`. */
+  body?: string;
+  isBase64Encoded: boolean;
+  /** `$connect` (and `$disconnect`) only. */
+  headers?: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  /** `$connect` only. */
+  queryStringParameters?: Record<string, string>;
+  multiValueQueryStringParameters?: Record<string, string[]>;
+  stageVariables?: Record<string, string>;
+}
+
+/** What a route handler answers. For two-way routes (see `WS_ROUTES[].returnResponse`) API Gateway sends
+ * `body` to the caller as one frame; a `$connect` answer other than 2xx refuses the connection. */
+export type WsRouteResult = Exclude<APIGatewayProxyResultV2, string> & { statusCode: number; body?: string };
+
+/** Environment of a handler: the variables named in the protocol's `ENV` plus the AWS ones
+ * (`AWS_REGION`, and credentials when run by the emulator). */
+export type HandlerEnv = Readonly<Record<string, string | undefined>>;

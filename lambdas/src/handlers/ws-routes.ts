@@ -1,0 +1,155 @@
+/**
+ * Every route of the WebSocket API in one Lambda (see `WS_ROUTES`): `$connect`, `$disconnect`,
+ * `$default` and the client actions. It turns API Gateway's event into a core call and the result into
+ * API Gateway's answer: for two-way routes the answer's `body` is the frame the caller receives.
+ */
+import type { Context } from 'aws-lambda';
+import {
+  type ClientFrame,
+  type ErrorFrame,
+  frameRefOf,
+  parseGroups,
+  RealtimeError,
+  type ServerFrame,
+  TokenExpiredError,
+  ValidationError,
+  validateClientFrame,
+} from '@viba-realtime/protocol';
+import { connect, disconnect } from '../core/connections.js';
+import type { Caller, CoreDeps } from '../core/deps.js';
+import { type Clock, type Delivery, systemClock } from '../core/ports.js';
+import { history, join, leave } from '../core/rooms.js';
+import { send } from '../core/send.js';
+import { loadConfig } from '../config.js';
+import { ConnectionsDelivery } from '../delivery/connections-delivery.js';
+import { createLogger, type Logger } from '../log.js';
+import { createDynamoDbStore } from '../store/dynamodb.js';
+import type { HandlerEnv, WsRouteEvent, WsRouteResult } from './events.js';
+
+function callerOf(event: WsRouteEvent): Caller | undefined {
+  const auth = event.requestContext.authorizer;
+  if (!auth || typeof auth.sub !== 'string') return undefined;
+  return {
+    connectionId: event.requestContext.connectionId,
+    sub: auth.sub,
+    username: typeof auth.username === 'string' ? auth.username : auth.sub,
+    groups: parseGroups(typeof auth.groups === 'string' ? auth.groups : undefined),
+    tokenExp: Number(auth.exp),
+    connectedAt: event.requestContext.connectedAt,
+  };
+}
+
+function reply(frame: ServerFrame): WsRouteResult {
+  return { statusCode: 200, body: JSON.stringify(frame) };
+}
+
+function errorFrame(error: RealtimeError, ref: { action?: string; ref?: string; room?: string }): ErrorFrame {
+  return {
+    type: 'error',
+    code: error.code,
+    message: error.message,
+    ...ref,
+    ...(error.details === undefined ? {} : { details: error.details }),
+  };
+}
+
+async function dispatch(deps: CoreDeps, caller: Caller, frame: ClientFrame): Promise<ServerFrame> {
+  switch (frame.action) {
+    case 'join':
+      return join(deps, caller, frame);
+    case 'leave':
+      return leave(deps, caller, frame);
+    case 'send':
+      return send(deps, caller, frame);
+    case 'history':
+      return history(deps, caller, frame);
+    case 'ping':
+      return { type: 'pong', ...(frame.id === undefined ? {} : { ref: frame.id }), ts: deps.clock() };
+  }
+}
+
+/** Builds the routes handler from an environment (see `ENV` in the protocol). Tests and the emulator may
+ * inject a clock; nothing else is injectable, so the emulator runs exactly what AWS runs. */
+export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } = {}) {
+  const config = loadConfig(env, { table: true, auth: false });
+  const clock = deps.clock ?? systemClock;
+  const log = createLogger(config.logLevel).child({ handler: 'ws-routes' });
+  const store = createDynamoDbStore({
+    tableName: config.tableName,
+    region: config.region,
+    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    clock,
+  });
+  // One delivery client per @connections endpoint; in AWS the endpoint comes from the event.
+  const deliveries = new Map<string, Delivery>();
+  const deliveryFor = (event: WsRouteEvent): Delivery => {
+    const { domainName, stage } = event.requestContext;
+    const endpoint = config.connectionsEndpoint ?? `https://${domainName}/${stage}`;
+    let delivery = deliveries.get(endpoint);
+    if (!delivery) {
+      delivery = new ConnectionsDelivery({ endpoint, region: config.region, credentials: config.credentials, log });
+      deliveries.set(endpoint, delivery);
+    }
+    return delivery;
+  };
+
+  return async (event: WsRouteEvent, _context?: Context): Promise<WsRouteResult> => {
+    const { routeKey, connectionId } = event.requestContext;
+    const requestLog: Logger = log.child({ routeKey, connectionId, requestId: event.requestContext.requestId });
+    const core: CoreDeps = { store, delivery: deliveryFor(event), clock, log: requestLog };
+    const caller = callerOf(event);
+
+    if (routeKey === '$connect') {
+      // API Gateway only runs $connect after the authorizer allowed it; no caller means a misconfigured
+      // stage (no authorizer), which must not let anonymous connections in.
+      if (!caller) {
+        requestLog.error('$connect without authorizer context: refusing');
+        return { statusCode: 403 };
+      }
+      await connect(core, caller);
+      return { statusCode: 200 };
+    }
+    if (routeKey === '$disconnect') {
+      await disconnect(core, connectionId, caller?.sub);
+      return { statusCode: 200 };
+    }
+
+    const raw = event.body ?? '';
+    let value: unknown;
+    let isJson = true;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      isJson = false;
+    }
+    const ref = frameRefOf(value);
+    try {
+      if (!caller) throw new RealtimeError('internal', 'The connection has no authorizer context.');
+      if (caller.tokenExp <= Math.floor(clock() / 1000)) {
+        // Tell the client why, then close: a token's lifetime bounds its connection's.
+        await core.delivery.post(connectionId, errorFrame(new TokenExpiredError(caller.tokenExp), ref));
+        await core.delivery.close(connectionId);
+        requestLog.info('closed connection with expired token', { sub: caller.sub, exp: caller.tokenExp });
+        return { statusCode: 200 };
+      }
+      if (!isJson) throw new ValidationError('bad_request', 'The frame is not valid JSON.');
+      return reply(await dispatch(core, caller, validateClientFrame(value)));
+    } catch (error) {
+      if (error instanceof RealtimeError) {
+        if (!(error instanceof ValidationError)) requestLog.info('request refused', { code: error.code, ...ref });
+        return reply(errorFrame(error, ref));
+      }
+      requestLog.error('route failed', { error, ...ref });
+      return reply(errorFrame(new RealtimeError('internal'), ref));
+    }
+  };
+}
+
+let cached: ReturnType<typeof createWsRoutesHandler> | undefined;
+
+/** The Lambda entry point. Configuration is read once per execution environment, on first use. */
+export const handler = (event: WsRouteEvent, context?: Context): Promise<WsRouteResult> => {
+  cached ??= createWsRoutesHandler(process.env);
+  return cached(event, context);
+};
