@@ -1,0 +1,3 @@
+export * from './app-config.js';
+export * from './realtime.js';
+export * from './stack.js';

@@ -1,0 +1,58 @@
+import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { Realtime, type TokenUse } from './realtime.js';
+
+/** Properties of {@link VibaRealtimeStack}. */
+export interface VibaRealtimeStackProps extends StackProps {
+  /** Id of the Cognito user pool whose tokens may connect. */
+  readonly userPoolId: string;
+  /** App client ids whose tokens are accepted (at least one). */
+  readonly userPoolClientIds: string[];
+  /**
+   * Which token uses are accepted.
+   * @default ['id', 'access']
+   */
+  readonly tokenUse?: TokenUse[];
+  /**
+   * WebSocket stage name.
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+  /**
+   * Removal policy of the table and log groups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * See `RealtimeProps.createApiGatewayLogRole`. On by default here, unlike in the construct: this
+   * app is the quick start, and a fresh account has no API Gateway logging role, without which the
+   * WebSocket stage cannot log and fails to deploy.
+   * @default true
+   */
+  readonly createApiGatewayLogRole?: boolean;
+}
+
+/** A deployable, environment-agnostic stack holding one {@link Realtime}. */
+export class VibaRealtimeStack extends Stack {
+  readonly realtime: Realtime;
+
+  constructor(scope: Construct, id: string, props: VibaRealtimeStackProps) {
+    super(scope, id, props);
+    this.realtime = new Realtime(this, 'Realtime', {
+      userPool: props.userPoolId,
+      userPoolClientIds: props.userPoolClientIds,
+      createApiGatewayLogRole: props.createApiGatewayLogRole ?? true,
+      ...(props.tokenUse ? { tokenUse: props.tokenUse } : {}),
+      ...(props.stageName ? { stageName: props.stageName } : {}),
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+    });
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'URL clients connect to (append ?token=<Cognito JWT>).',
+      value: this.realtime.webSocketUrl,
+    });
+    new CfnOutput(this, 'TableName', {
+      description: 'The DynamoDB table.',
+      value: this.realtime.table.tableName,
+    });
+  }
+}
