@@ -47,7 +47,8 @@ export function loadConfig(env: HandlerEnv, needs: { table: boolean; auth: boole
     if (use !== 'id' && use !== 'access') throw new ConfigError(`${ENV.tokenUse} has "${use}"; use id and/or access.`);
   }
   const logLevel = env[ENV.logLevel] ?? 'info';
-  if (!isLogLevel(logLevel)) throw new ConfigError(`${ENV.logLevel} is "${logLevel}"; use debug, info, warn, error or silent.`);
+  if (!isLogLevel(logLevel))
+    throw new ConfigError(`${ENV.logLevel} is "${logLevel}"; use debug, info, warn, error or silent.`);
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
   return {

@@ -94,7 +94,11 @@ describe('parseClientFrame', () => {
 
 describe('frameRefOf', () => {
   it('keeps only valid references', () => {
-    expect(frameRefOf({ action: 'send', id: 'c1', room: 'lobby' })).toEqual({ action: 'send', ref: 'c1', room: 'lobby' });
+    expect(frameRefOf({ action: 'send', id: 'c1', room: 'lobby' })).toEqual({
+      action: 'send',
+      ref: 'c1',
+      room: 'lobby',
+    });
     expect(frameRefOf({ action: 'send', id: 'bad id', room: 'bad room' })).toEqual({ action: 'send' });
     expect(frameRefOf('text')).toEqual({});
   });

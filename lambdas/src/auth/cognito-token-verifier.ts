@@ -5,9 +5,9 @@
  * itself is verified exactly as in AWS (issuer, audience/client_id, token_use, expiry, signature).
  */
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
-import { JwtBaseError, FetchError, JwksNotAvailableInCacheError } from 'aws-jwt-verify/error';
-import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
+import { FetchError, JwksNotAvailableInCacheError, JwtBaseError } from 'aws-jwt-verify/error';
 import type { Fetcher } from 'aws-jwt-verify/https';
+import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 
 export type TokenUse = 'id' | 'access';
 
@@ -53,7 +53,9 @@ export class CognitoTokenVerifier {
     this.#tokenUse = options.tokenUse ?? ['id', 'access'];
     this.#verifier = CognitoJwtVerifier.create(
       { userPoolId: options.userPoolId, tokenUse: null, clientId: options.clientIds },
-      options.jwksUri ? { jwksCache: new SimpleJwksCache({ fetcher: new FixedUrlFetcher(options.jwksUri) }) } : undefined,
+      options.jwksUri
+        ? { jwksCache: new SimpleJwksCache({ fetcher: new FixedUrlFetcher(options.jwksUri) }) }
+        : undefined,
     );
   }
 

@@ -1,5 +1,5 @@
-export * from './connections.js';
 export * from './concurrency.js';
+export * from './connections.js';
 export * from './deps.js';
 export * from './fanout.js';
 export * from './ids.js';

@@ -9,8 +9,8 @@ import {
   type HistoryFrame,
   type HistoryPageFrame,
   type JoinFrame,
-  LIMITS,
   type LeaveFrame,
+  LIMITS,
   type PresenceFrame,
   TooManyRoomsError,
 } from '@viba-realtime/protocol';
@@ -50,7 +50,13 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
       { room: frame.room, connectionId: caller.connectionId, sub: caller.sub },
       connectionExpiresAt(caller.connectedAt),
     );
-    const presence: PresenceFrame = { type: 'presence', room: frame.room, user: caller.sub, state: 'joined', ts: deps.clock() };
+    const presence: PresenceFrame = {
+      type: 'presence',
+      room: frame.room,
+      user: caller.sub,
+      state: 'joined',
+      ts: deps.clock(),
+    };
     await fanOutToRoom(deps, frame.room, presence, { exclude: caller.connectionId });
   }
   return {
@@ -68,7 +74,13 @@ export async function leave(deps: CoreDeps, caller: Caller, frame: LeaveFrame): 
   const wasJoined = await deps.store.isSubscribed(frame.room, caller.connectionId);
   if (wasJoined) {
     await deps.store.unsubscribe(frame.room, caller.connectionId);
-    const presence: PresenceFrame = { type: 'presence', room: frame.room, user: caller.sub, state: 'left', ts: deps.clock() };
+    const presence: PresenceFrame = {
+      type: 'presence',
+      room: frame.room,
+      user: caller.sub,
+      state: 'left',
+      ts: deps.clock(),
+    };
     await fanOutToRoom(deps, frame.room, presence, { exclude: caller.connectionId });
   }
   return {
@@ -86,7 +98,11 @@ export async function history(deps: CoreDeps, caller: Caller, frame: HistoryFram
   const ref = frame.id === undefined ? {} : { ref: frame.id };
   const room = await deps.store.getRoom(frame.room);
   if (room === undefined) return { type: 'history', ...ref, room: frame.room, messages: [] };
-  if (room.visibility === 'private' && room.owner !== caller.sub && !(await deps.store.isMember(frame.room, caller.sub))) {
+  if (
+    room.visibility === 'private' &&
+    room.owner !== caller.sub &&
+    !(await deps.store.isMember(frame.room, caller.sub))
+  ) {
     throw new ForbiddenError(`Room "${frame.room}" is private and you are not a member.`, {
       details: { room: frame.room },
     });

@@ -10,8 +10,9 @@
  * The token is read from the `token` query parameter (browsers cannot set headers on a WebSocket) or an
  * `Authorization: Bearer` header (Node clients).
  */
-import type { Context } from 'aws-lambda';
+
 import { type AuthorizerContext, TOKEN_QUERY_PARAM } from '@viba-realtime/protocol';
+import type { Context } from 'aws-lambda';
 import { CognitoTokenVerifier, InvalidTokenError } from '../auth/cognito-token-verifier.js';
 import { loadConfig } from '../config.js';
 import { type Clock, systemClock } from '../core/ports.js';

@@ -3,7 +3,7 @@
  * `$default` and the client actions. It turns API Gateway's event into a core call and the result into
  * API Gateway's answer: for two-way routes the answer's `body` is the frame the caller receives.
  */
-import type { Context } from 'aws-lambda';
+
 import {
   type ClientFrame,
   type ErrorFrame,
@@ -15,12 +15,13 @@ import {
   ValidationError,
   validateClientFrame,
 } from '@viba-realtime/protocol';
+import type { Context } from 'aws-lambda';
+import { loadConfig } from '../config.js';
 import { connect, disconnect } from '../core/connections.js';
 import type { Caller, CoreDeps } from '../core/deps.js';
 import { type Clock, type Delivery, systemClock } from '../core/ports.js';
 import { history, join, leave } from '../core/rooms.js';
 import { send } from '../core/send.js';
-import { loadConfig } from '../config.js';
 import { ConnectionsDelivery } from '../delivery/connections-delivery.js';
 import { createLogger, type Logger } from '../log.js';
 import { createDynamoDbStore } from '../store/dynamodb.js';

@@ -1,0 +1,251 @@
+/**
+ * The local emulator in one call: a DynamoDB-API server (or an external endpoint), the dev token issuer,
+ * and one HTTP port serving the emulated API Gateway WebSocket API, its `@connections` API, the JWKS and
+ * `/dev/token`. The two WebSocket Lambdas are the real handler factories, configured with exactly the
+ * environment variables the CDK stack sets in AWS, pointed at the emulator's endpoints.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { HandlerEnv } from '@viba-realtime/lambdas/handlers/events';
+import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-authorizer';
+import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
+import { ENV, LOCAL_STAGE } from '@viba-realtime/protocol';
+import { connectDynamoDb, startLocalDynamoDb } from './dynamodb/server.js';
+import type { AuthorizerFunction, GatewayLimits, RoutesFunction } from './gateway/websocket-gateway.js';
+import { WebSocketGateway } from './gateway/websocket-gateway.js';
+import { createLocalHttpServer, jwksPath } from './http-server.js';
+import { createDevIssuer, type DevIssuer } from './identity/dev-issuer.js';
+import { createEmulatorLogger, type LogLevel } from './log.js';
+import { type Clock, systemClock } from './time.js';
+
+/** Options of {@link startEmulator}. Every field is optional. */
+export interface EmulatorOptions {
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** HTTP/WebSocket port; 0 picks a free one (tests). @default 4000 */
+  port?: number;
+  /** @default 'local' (`LOCAL_STAGE`) */
+  stage?: string;
+  /** Directory for DynamoDB data and the issuer's signing key, so a restart keeps both. @default in memory */
+  dataDir?: string;
+  /** Use this DynamoDB endpoint (e.g. DynamoDB Local) instead of starting one. */
+  dynamodbEndpoint?: string;
+  /** @default 'viba-realtime' */
+  tableName?: string;
+  /** @default 'us-east-1' */
+  region?: string;
+  /** @default 'us-east-1_LocalDev01' */
+  userPoolId?: string;
+  /** @default 'localdevclient' */
+  clientId?: string;
+  /** Overrides of API Gateway's limits (tests). @default APIGW_LIMITS */
+  limits?: Partial<GatewayLimits>;
+  /** Time of handlers, tokens, events and the TTL sweeper. @default the system clock */
+  clock?: Clock;
+  /** Where log lines go. @default console.log */
+  log?: (line: string) => void;
+  /** Emulator log level. The handlers' own (JSON) logs follow at `debug` and `silent`; otherwise they show
+   * warnings and errors only, so the emulator's one-line-per-call log stays readable. @default 'info' */
+  logLevel?: LogLevel;
+}
+
+/** A running emulator. */
+export interface Emulator {
+  /** `ws://host:port/local`: where clients connect (token in `?token=`). */
+  url: string;
+  /** `http://host:port`. */
+  httpUrl: string;
+  /** `http://host:port/local`: the `endpoint` for `ApiGatewayManagementApiClient`. */
+  connectionsEndpoint: string;
+  dynamodbEndpoint: string;
+  tableName: string;
+  userPoolId: string;
+  clientId: string;
+  /** `http://host:port/{userPoolId}/.well-known/jwks.json` */
+  jwksUri: string;
+  issuer: DevIssuer;
+  /** The API Gateway emulation, with its emulator-only test hooks (`vanish`, `injectPostFaults`, ...). */
+  gateway: WebSocketGateway;
+  /** The environment the handlers were built with (the same names the CDK stack sets). */
+  env: HandlerEnv;
+  /** Closes every connection (each gets `$disconnect`), then the HTTP and DynamoDB servers. */
+  close(): Promise<void>;
+}
+
+/** The defaults of {@link EmulatorOptions}, merged once. */
+export const EMULATOR_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 4000,
+  stage: LOCAL_STAGE,
+  tableName: 'viba-realtime',
+  region: 'us-east-1',
+  userPoolId: 'us-east-1_LocalDev01',
+  clientId: 'localdevclient',
+  logLevel: 'info' as LogLevel,
+} as const;
+
+/** Thrown when the port is taken, with the flag to use instead. */
+export class PortInUseError extends Error {
+  override readonly name = 'PortInUseError';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${host}:${port} is already in use. Stop the other process or pick another port with --port (or VIBA_LOCAL_PORT).`,
+      options,
+    );
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, port, { cause: error }) : error);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections();
+  });
+}
+
+/** Host for URLs: a wildcard listen address is reached on loopback; IPv6 needs brackets. */
+function urlHost(host: string): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return reachable.includes(':') ? `[${reachable}]` : reachable;
+}
+
+/**
+ * Starts the emulator.
+ * @example
+ * const emulator = await startEmulator({ port: 0, logLevel: 'silent' });
+ * const { idToken } = emulator.issuer.mintPair({ sub: 'alice' });
+ * const ws = new WebSocket(`${emulator.url}?token=${idToken}`);
+ * // ...
+ * await emulator.close();
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const o = { ...EMULATOR_DEFAULTS, ...stripUndefined(options) };
+  const clock = o.clock ?? systemClock;
+  const logger = createEmulatorLogger({ level: o.logLevel, clock, ...(o.log ? { log: o.log } : {}) });
+  const cleanups: (() => Promise<void>)[] = [];
+
+  try {
+    let dynamodbEndpoint: string;
+    if (o.dynamodbEndpoint) {
+      await connectDynamoDb(o.dynamodbEndpoint, o.tableName);
+      dynamodbEndpoint = o.dynamodbEndpoint;
+    } else {
+      const db = await startLocalDynamoDb({
+        tableName: o.tableName,
+        host: '127.0.0.1',
+        clock,
+        ...(o.dataDir ? { dataDir: join(o.dataDir, 'dynamodb') } : {}),
+      });
+      cleanups.push(() => db.close());
+      dynamodbEndpoint = db.endpoint;
+    }
+
+    const issuer = createDevIssuer({
+      region: o.region,
+      userPoolId: o.userPoolId,
+      clientId: o.clientId,
+      clock,
+      ...(o.dataDir ? { keyFile: join(o.dataDir, 'dev-issuer-key.json') } : {}),
+    });
+
+    // The handlers need the port in their env, and the gateway needs the handlers: the gateway calls
+    // through these holders, which are filled once the port is known and before anyone can connect.
+    let authorizer: AuthorizerFunction | undefined;
+    let routes: RoutesFunction | undefined;
+    const notReady = () => Promise.reject(new Error('emulator handlers are not wired yet'));
+    const gateway = new WebSocketGateway({
+      authorizer: (event, context) => (authorizer ? authorizer(event, context) : notReady()),
+      routes: (event, context) => (routes ? routes(event, context) : notReady()),
+      stage: o.stage,
+      region: o.region,
+      clock,
+      logger,
+      ...(o.limits ? { limits: o.limits } : {}),
+    });
+    const server = createLocalHttpServer({ gateway, issuer, logger });
+    const port = await listen(server, o.port, o.host);
+    cleanups.push(() => closeServer(server));
+    cleanups.push(() => gateway.close());
+
+    const httpUrl = `http://${urlHost(o.host)}:${port}`;
+    const connectionsEndpoint = `${httpUrl}/${o.stage}`;
+    const jwksUri = `${httpUrl}${jwksPath(o.userPoolId)}`;
+    const env: HandlerEnv = Object.freeze({
+      [ENV.tableName]: o.tableName,
+      [ENV.userPoolId]: o.userPoolId,
+      [ENV.clientIds]: o.clientId,
+      [ENV.connectionsEndpoint]: connectionsEndpoint,
+      [ENV.dynamodbEndpoint]: dynamodbEndpoint,
+      [ENV.jwksUri]: jwksUri,
+      [ENV.logLevel]: handlerLogLevel(o.logLevel),
+      AWS_REGION: o.region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    });
+    authorizer = createWsAuthorizerHandler(env, { clock });
+    routes = createWsRoutesHandler(env, { clock });
+
+    let closed: Promise<void> | undefined;
+    return {
+      url: `ws://${urlHost(o.host)}:${port}/${o.stage}`,
+      httpUrl,
+      connectionsEndpoint,
+      dynamodbEndpoint,
+      tableName: o.tableName,
+      userPoolId: o.userPoolId,
+      clientId: o.clientId,
+      jwksUri,
+      issuer,
+      gateway,
+      env,
+      close() {
+        closed ??= runCleanups(cleanups);
+        return closed;
+      },
+    };
+  } catch (error) {
+    await runCleanups(cleanups).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Newest first: connections close (and run `$disconnect`) before the servers they need go away. */
+async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const cleanup of [...cleanups].reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw new AggregateError(errors, 'emulator did not close cleanly');
+}
+
+function handlerLogLevel(level: LogLevel): string {
+  return level === 'debug' || level === 'silent' || level === 'error' ? level : 'warn';
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

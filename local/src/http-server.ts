@@ -1,0 +1,83 @@
+/**
+ * The emulator's single HTTP port: the WebSocket API (upgrades on `/{stage}`), its `@connections`
+ * management API, the dev issuer's JWKS at Cognito's path and the emulator-only `/dev/token`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { handleConnectionsRequest } from './gateway/connections-api.js';
+import type { WebSocketGateway } from './gateway/websocket-gateway.js';
+import type { DevIssuer } from './identity/dev-issuer.js';
+import { parseDevTokenQuery } from './identity/dev-token-query.js';
+import type { EmulatorLogger } from './log.js';
+
+/** Options of {@link createLocalHttpServer}. */
+export interface LocalHttpServerOptions {
+  gateway: WebSocketGateway;
+  issuer: DevIssuer;
+  logger: EmulatorLogger;
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+/** `/{userPoolId}/.well-known/jwks.json`, Cognito's JWKS path under its issuer URL. */
+export function jwksPath(userPoolId: string): string {
+  return `/${userPoolId}/.well-known/jwks.json`;
+}
+
+/**
+ * Creates (does not start) the emulator's HTTP server.
+ * @example
+ * const server = createLocalHttpServer({ gateway, issuer, logger });
+ * server.listen(0, '127.0.0.1');
+ */
+export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
+  const { gateway, issuer, logger } = options;
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (await handleConnectionsRequest(gateway, logger, req, res)) return;
+    req.resume();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === jwksPath(issuer.userPoolId)) {
+      sendJson(res, 200, issuer.jwks());
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/dev/token') {
+      const parsed = parseDevTokenQuery(url.searchParams);
+      if (!parsed.ok) {
+        logger.line('warn', 'TOKEN', `400 ${parsed.parameter}: ${parsed.message}`);
+        sendJson(res, 400, { error: 'invalid_parameter', parameter: parsed.parameter, message: parsed.message });
+        return;
+      }
+      const { sub, username, groups, ttlSeconds } = parsed.value;
+      logger.line('debug', 'TOKEN', `${sub} groups=${groups.join(',') || '-'} ttl=${ttlSeconds}s`);
+      sendJson(res, 200, issuer.mintPair({ sub, username, groups, ttlSeconds }));
+      return;
+    }
+    if (gateway.isGatewayPath(url.pathname)) {
+      sendJson(res, 426, { message: `Upgrade Required: open a WebSocket to this URL (ws://.../${gateway.stage})` });
+      return;
+    }
+    sendJson(res, 404, { message: 'Not Found' });
+  }
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      logger.line(
+        'error',
+        'ERROR',
+        `${req.method} ${req.url}: ${error instanceof Error ? error.stack : String(error)}`,
+      );
+      if (!res.headersSent) sendJson(res, 500, { message: 'Internal server error' });
+      else res.destroy();
+    });
+  });
+  server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+  return server;
+}

@@ -1,0 +1,16 @@
+/**
+ * @viba-realtime/local: the emulator of viba-realtime's AWS stack (API Gateway WebSocket + `@connections`,
+ * DynamoDB API, a dev Cognito token issuer), running the real Lambda handlers.
+ */
+export * from './dynamodb/server.js';
+export * from './emulator.js';
+export * from './gateway/connections-api.js';
+export * from './gateway/events.js';
+export * from './gateway/frame-guard.js';
+export * from './gateway/policy.js';
+export * from './gateway/websocket-gateway.js';
+export * from './http-server.js';
+export * from './identity/dev-issuer.js';
+export * from './identity/dev-token-query.js';
+export * from './log.js';
+export * from './time.js';

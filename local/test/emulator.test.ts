@@ -1,0 +1,158 @@
+/**
+ * The whole emulator with the real Lambda handlers: tokens from `/dev/token`, the authorizer verifying
+ * them against the served JWKS, routes reaching DynamoDB and `@connections` through the AWS SDK.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { type Emulator, startEmulator } from '@viba-realtime/local';
+import { CognitoJwtVerifier } from 'aws-jwt-verify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closed, nextMessage, openSocket, refusalStatus } from './support/stub-gateway.js';
+
+let emulator: Emulator;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0, logLevel: 'info', log: (line) => lines.push(line) });
+});
+
+afterAll(async () => {
+  await emulator.close();
+});
+
+async function token(query: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${emulator.httpUrl}/dev/token?${query}`);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe('/dev/token and JWKS', () => {
+  it('mints a pair the served JWKS verifies', async () => {
+    const { status, body } = await token('sub=alice&groups=admin,staff&ttl=600');
+    const jwks = await (await fetch(emulator.jwksUri)).json();
+    const verifier = CognitoJwtVerifier.create({
+      userPoolId: emulator.userPoolId,
+      tokenUse: null,
+      clientId: emulator.clientId,
+    });
+    verifier.cacheJwks(jwks);
+
+    expect(status).toBe(200);
+    expect(body.expiresIn).toBe(600);
+    await expect(verifier.verify(String(body.idToken))).resolves.toMatchObject({
+      sub: 'alice',
+      'cognito:groups': ['admin', 'staff'],
+    });
+    await expect(verifier.verify(String(body.accessToken))).resolves.toMatchObject({ token_use: 'access' });
+  });
+
+  it.each([
+    ['', 'sub'],
+    ['sub=al%20ice', 'sub'],
+    ['sub=alice&ttl=0', 'ttl'],
+    ['sub=alice&ttl=86401', 'ttl'],
+    ['sub=alice&ttl=1.5', 'ttl'],
+    ['sub=alice&groups=ok,bad%20group', 'groups'],
+    ['sub=alice&groups=a,,b', 'groups'],
+    ['sub=alice&username=%3Cx%3E', 'username'],
+  ])('answers 400 naming the bad parameter for "%s"', async (query, parameter) => {
+    const { status, body } = await token(query);
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ error: 'invalid_parameter', parameter });
+  });
+});
+
+describe('WebSocket through the real handlers', () => {
+  it('refuses no token with 401 and a foreign token with 403', async () => {
+    const foreign = emulator.issuer.mint({ sub: 'eve', tokenUse: 'id', audience: 'someoneelse' });
+    expect(await refusalStatus(emulator.url)).toBe(401);
+    expect(await refusalStatus(`${emulator.url}?token=${foreign}`)).toBe(403);
+  });
+
+  it('connects with a /dev/token token, answers a ping, and delivers @connections posts', async () => {
+    const { body } = await token('sub=alice');
+    const before = new Set(emulator.gateway.connectionIds());
+    const ws = await openSocket(`${emulator.url}?token=${body.idToken}`);
+    const id = emulator.gateway.connectionIds().find((c) => !before.has(c)) as string;
+
+    ws.send(JSON.stringify({ action: 'ping', id: 'p1' }));
+    const pong = await nextMessage(ws);
+    const management = new ApiGatewayManagementApiClient({
+      endpoint: emulator.connectionsEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const pushed = nextMessage(ws);
+    await management.send(new PostToConnectionCommand({ ConnectionId: id, Data: '{"type":"hello"}' }));
+    management.destroy();
+
+    expect(pong).toMatchObject({ type: 'pong' });
+    expect(await pushed).toEqual({ type: 'hello' });
+    ws.close();
+    await closed(ws);
+    await emulator.gateway.settled();
+    expect(lines.some((l) => /CONNECT +\S+ alice 101 \d+ms$/.test(l))).toBe(true);
+    expect(lines.some((l) => /DISCONN +\S+ alice 1005/.test(l))).toBe(true);
+  });
+
+  it('joins and sends in a room: the sender gets the ack, another member the chat frame', async () => {
+    const socketOf = (sub: string) =>
+      openSocket(`${emulator.url}?token=${emulator.issuer.mint({ sub, tokenUse: 'id' })}`);
+    const [alice, bob] = await Promise.all([socketOf('alice'), socketOf('bob')]);
+    for (const [ws, id] of [
+      [alice, 'j1'],
+      [bob, 'j2'],
+    ] as const) {
+      const joined = nextMessage(ws);
+      ws.send(JSON.stringify({ action: 'join', room: 'lobby', id }));
+      expect(await joined).toMatchObject({ type: 'ack', action: 'join', room: 'lobby' });
+    }
+
+    const ack = nextMessage(alice);
+    const chat = nextMessage(bob);
+    alice.send(JSON.stringify({ action: 'send', room: 'lobby', id: 'm1', body: { text: 'hi' } }));
+
+    expect(await ack).toMatchObject({ type: 'ack', action: 'send', ref: 'm1', seq: 1 });
+    expect(await chat).toMatchObject({ type: 'chat', room: 'lobby', from: 'alice', seq: 1, body: { text: 'hi' } });
+    alice.close();
+    bob.close();
+    await Promise.all([closed(alice), closed(bob)]);
+  });
+});
+
+describe('configurations', () => {
+  it('keeps tokens and data valid across a restart with the same dataDir', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'viba-emulator-'));
+    try {
+      const first = await startEmulator({ port: 0, dataDir, logLevel: 'silent' });
+      const token = first.issuer.mint({ sub: 'ivy', tokenUse: 'id' });
+      await first.close();
+
+      const second = await startEmulator({ port: 0, dataDir, logLevel: 'silent' });
+      try {
+        const ws = await openSocket(`${second.url}?token=${token}`);
+        ws.close();
+        await closed(ws);
+        expect(second.issuer.kid).toBe(first.issuer.kid);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('uses an external DynamoDB endpoint when given one', async () => {
+    const other = await startEmulator({ port: 0, dynamodbEndpoint: emulator.dynamodbEndpoint, logLevel: 'silent' });
+    try {
+      const ws = await openSocket(`${other.url}?token=${other.issuer.mint({ sub: 'jack', tokenUse: 'id' })}`);
+      expect(other.dynamodbEndpoint).toBe(emulator.dynamodbEndpoint);
+      expect(other.env.VIBA_DYNAMODB_ENDPOINT).toBe(emulator.dynamodbEndpoint);
+      ws.close();
+      await closed(ws);
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * End to end over the real wire: `ws` clients -> emulated API Gateway -> the Lambda handlers -> DynamoDB
+ * API server and back through `@connections`, all on 127.0.0.1 with ephemeral ports.
+ */
+import { createDynamoDbStore } from '@viba-realtime/lambdas';
+import { type Emulator, startEmulator } from '@viba-realtime/local';
+import { LIMITS, type ServerFrame } from '@viba-realtime/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient } from './support/ws-client.js';
+
+let emulator: Emulator;
+let now = Date.now();
+const clock = () => now;
+const open: TestClient[] = [];
+
+function store() {
+  return createDynamoDbStore({
+    tableName: emulator.tableName,
+    region: 'us-east-1',
+    endpoint: emulator.dynamodbEndpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    clock,
+  });
+}
+
+async function connectAs(sub: string, options: { ttlSeconds?: number; header?: boolean } = {}) {
+  const token = emulator.issuer.mint({ sub, tokenUse: 'id', ttlSeconds: options.ttlSeconds ?? 3600 });
+  const client = await TestClient.connect(emulator.url, token, { name: sub, header: options.header ?? false });
+  open.push(client);
+  return client;
+}
+
+/** The connection id the gateway gave the newest connection. */
+async function connectWithId(sub: string) {
+  const before = new Set(emulator.gateway.connectionIds());
+  const client = await connectAs(sub);
+  const id = emulator.gateway.connectionIds().find((c) => !before.has(c));
+  if (!id) throw new Error('no new connection id');
+  return { client, id };
+}
+
+async function joined(client: TestClient, room: string, visibility?: 'public' | 'private') {
+  const answer = await client.request({ action: 'join', room, ...(visibility ? { body: { visibility } } : {}) });
+  expect(answer).toMatchObject({ type: 'ack', action: 'join', room });
+  return answer;
+}
+
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0, clock, logLevel: 'silent' });
+});
+
+afterAll(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  await emulator.close();
+});
+
+describe('connect', () => {
+  it('answers 401 without a token and runs no route', async () => {
+    const before = emulator.gateway.connectionIds().length;
+    expect(await TestClient.refusal(emulator.url)).toBe(401);
+    expect(emulator.gateway.connectionIds().length).toBe(before);
+  });
+
+  it.each([
+    ['garbage', () => 'not-a-jwt'],
+    ['expired', () => emulator.issuer.mint({ sub: 'eve', tokenUse: 'id', ttlSeconds: -60 })],
+    [
+      'another pool',
+      () =>
+        emulator.issuer.mint({
+          sub: 'eve',
+          tokenUse: 'id',
+          issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other',
+        }),
+    ],
+    ['another client', () => emulator.issuer.mint({ sub: 'eve', tokenUse: 'id', audience: 'someotherclient' })],
+  ])('answers 403 for a %s token and writes nothing', async (_name, token) => {
+    expect(await TestClient.refusal(`${emulator.url}?token=${encodeURIComponent(token())}`)).toBe(403);
+    expect(await store().listUserConnections('eve')).toEqual([]);
+  });
+
+  it('accepts an access token in the Authorization header and records the connection', async () => {
+    const token = emulator.issuer.mint({ sub: 'henry', tokenUse: 'access' });
+    const client = await TestClient.connect(emulator.url, token, { header: true, name: 'henry' });
+    open.push(client);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    const connections = await store().listUserConnections('henry');
+    expect(connections).toHaveLength(1);
+    expect(connections[0]).toMatchObject({ sub: 'henry', channel: 'ws' });
+  });
+
+  it('serves a token from /dev/token that the gateway accepts', async () => {
+    const response = await fetch(`${emulator.httpUrl}/dev/token?sub=ivy&groups=admin`);
+    expect(response.status).toBe(200);
+    const { idToken, accessToken, expiresIn } = (await response.json()) as Record<string, unknown>;
+    expect(typeof accessToken).toBe('string');
+    expect(expiresIn).toBeGreaterThan(0);
+    const client = await TestClient.connect(emulator.url, String(idToken), { name: 'ivy' });
+    open.push(client);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+  });
+});
+
+describe('rooms', () => {
+  it('lets three clients chat, in seq order, with the sender set from the token', async () => {
+    const [alice, bob, carol] = await Promise.all([connectAs('alice'), connectAs('bob'), connectAs('carol')]);
+    for (const c of [alice, bob, carol]) await joined(c, 'lobby');
+
+    const ack = await alice.request({
+      action: 'send',
+      room: 'lobby',
+      body: { text: 'hello' },
+      from: 'mallory',
+    } as never);
+    expect(ack).toMatchObject({ type: 'ack', action: 'send', room: 'lobby', seq: 1 });
+    const [atBob, atCarol] = await Promise.all([bob.nextChat('lobby'), carol.nextChat('lobby')]);
+    for (const chat of [atBob, atCarol]) {
+      expect(chat).toMatchObject({ from: 'alice', seq: 1, body: { text: 'hello' }, id: (ack as { id: string }).id });
+    }
+
+    const reply = await bob.request({ action: 'send', room: 'lobby', body: { text: 'hi alice', from: 'carol' } });
+    expect(reply).toMatchObject({ seq: 2 });
+    expect(await alice.nextChat('lobby')).toMatchObject({ from: 'bob', seq: 2 });
+    expect(await carol.nextChat('lobby')).toMatchObject({ from: 'bob', seq: 2 });
+    // The sender gets the ack, not an echo of its own message.
+    expect(alice.received.filter((f) => f.type === 'chat' && f.from === 'alice')).toEqual([]);
+  });
+
+  it('tells members who joined', async () => {
+    const [dora, ed] = await Promise.all([connectAs('dora'), connectAs('ed')]);
+    await joined(dora, 'presence-room');
+    await joined(ed, 'presence-room');
+    expect(await dora.next((f) => f.type === 'presence')).toMatchObject({
+      type: 'presence',
+      room: 'presence-room',
+      user: 'ed',
+      state: 'joined',
+    });
+  });
+
+  it('refuses a non-member of a private room', async () => {
+    const [owner, stranger] = await Promise.all([connectAs('olga'), connectAs('sam')]);
+    expect(await joined(owner, 'secret', 'private')).toMatchObject({ visibility: 'private' });
+    expect(await stranger.request({ action: 'join', room: 'secret' })).toMatchObject({
+      type: 'error',
+      code: 'forbidden',
+      room: 'secret',
+    });
+    expect(await stranger.request({ action: 'history', room: 'secret' })).toMatchObject({ code: 'forbidden' });
+    expect(await stranger.request({ action: 'send', room: 'secret', body: { text: 'let me in' } })).toMatchObject({
+      code: 'not_joined',
+    });
+    expect(await owner.request({ action: 'send', room: 'secret', body: { text: 'only me' } })).toMatchObject({
+      seq: 1,
+    });
+  });
+
+  it('pages history backward and forward', async () => {
+    const writer = await connectAs('hank');
+    await joined(writer, 'archive');
+    for (let i = 1; i <= 7; i++) await writer.request({ action: 'send', room: 'archive', body: { n: i } });
+
+    const seqs = (f: ServerFrame) => (f.type === 'history' ? f.messages.map((m) => m.seq) : []);
+    const newest = await writer.request({ action: 'history', room: 'archive', body: { limit: 3 } });
+    expect(seqs(newest)).toEqual([5, 6, 7]);
+    expect(newest).toMatchObject({ next: { before: 5 } });
+    const older = await writer.request({ action: 'history', room: 'archive', body: { before: 5, limit: 3 } });
+    expect(seqs(older)).toEqual([2, 3, 4]);
+    const oldest = await writer.request({ action: 'history', room: 'archive', body: { before: 2, limit: 3 } });
+    expect(seqs(oldest)).toEqual([1]);
+    const forward = await writer.request({ action: 'history', room: 'archive', body: { after: 5 } });
+    expect(seqs(forward)).toEqual([6, 7]);
+    if (forward.type === 'history') expect(forward.messages[0]).toMatchObject({ from: 'hank', body: { n: 6 } });
+  });
+
+  it('answers a repeated client id with the same ack and delivers it once', async () => {
+    const [sender, receiver] = await Promise.all([connectAs('ida'), connectAs('jon')]);
+    await joined(sender, 'dedupe');
+    await joined(receiver, 'dedupe');
+    const first = await sender.request({ action: 'send', room: 'dedupe', id: 'msg-1', body: { text: 'once' } });
+    const again = await sender.request({ action: 'send', room: 'dedupe', id: 'msg-1', body: { text: 'once' } });
+    expect(again).toMatchObject({
+      type: 'ack',
+      duplicate: true,
+      seq: (first as { seq: number }).seq,
+      id: (first as { id: string }).id,
+    });
+    await sender.request({ action: 'send', room: 'dedupe', id: 'msg-2', body: { text: 'barrier' } });
+    expect(await receiver.nextChat('dedupe')).toMatchObject({ ref: 'msg-1' });
+    // The next chat is the barrier: the duplicate was never delivered.
+    expect(await receiver.nextChat('dedupe')).toMatchObject({ ref: 'msg-2', seq: 2 });
+  });
+
+  it('removes a client that vanished without a close frame at the next fan-out', async () => {
+    const sender = await connectAs('kim');
+    const { client: ghost, id: ghostId } = await connectWithId('leo');
+    await joined(sender, 'ghosts');
+    await joined(ghost, 'ghosts');
+    emulator.gateway.vanish(ghostId);
+    expect(await store().getConnection(ghostId)).toBeDefined();
+
+    expect(await sender.request({ action: 'send', room: 'ghosts', body: { text: 'anyone?' } })).toMatchObject({
+      type: 'ack',
+    });
+    expect(await store().getConnection(ghostId)).toBeUndefined();
+    expect((await store().listRoomSubscriptions('ghosts')).map((s) => s.connectionId)).not.toContain(ghostId);
+  });
+
+  it('retries a post that API Gateway throttles or fails', async () => {
+    const sender = await connectAs('max');
+    const { client: receiver, id } = await connectWithId('nia');
+    await joined(sender, 'flaky');
+    await joined(receiver, 'flaky');
+    emulator.gateway.injectPostFaults(id, [429, 500]);
+    await sender.request({ action: 'send', room: 'flaky', body: { text: 'eventually' } });
+    expect(await receiver.nextChat('flaky')).toMatchObject({ body: { text: 'eventually' } });
+  });
+});
+
+describe('bad input', () => {
+  it('answers each bad frame with a typed error and keeps the connection working', async () => {
+    const client = await connectAs('pat');
+    await joined(client, 'bad-input');
+    const tooBig = { text: 'x'.repeat(LIMITS.maxBodyBytes + 1) };
+    expect(await client.request({ action: 'send', room: 'bad-input', body: tooBig })).toMatchObject({
+      type: 'error',
+      code: 'body_too_large',
+      details: { limit: LIMITS.maxBodyBytes },
+    });
+    client.sendRaw('this is not json');
+    expect(await client.next((f) => f.type === 'error')).toMatchObject({ code: 'bad_request' });
+    expect(await client.request({ action: 'dance' } as never)).toMatchObject({
+      code: 'unknown_action',
+      action: 'dance',
+    });
+    expect(await client.request({ action: 'join', room: 'no spaces allowed' })).toMatchObject({ code: 'invalid_room' });
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    const history = await client.request({ action: 'history', room: 'bad-input' });
+    expect(history).toMatchObject({ type: 'history', messages: [] });
+  });
+
+  it('closes with 1009 on a frame past API Gateway limits, as API Gateway does', async () => {
+    const client = await connectAs('quinn');
+    client.sendRaw('x'.repeat(33 * 1024));
+    expect((await client.closed).code).toBe(1009);
+  });
+});
+
+describe('token expiry', () => {
+  it('closes a connection whose token expired the next time it acts', async () => {
+    const client = await connectAs('rose', { ttlSeconds: 120 });
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    now += 180_000;
+    try {
+      client.sendRaw(JSON.stringify({ action: 'ping', id: 'late' }));
+      expect(await client.next((f) => f.type === 'error')).toMatchObject({ code: 'token_expired', ref: 'late' });
+      await client.closed;
+      // API Gateway runs $disconnect after the socket is closed, as the emulator does: wait for it.
+      await emulator.gateway.settled();
+      expect(await store().listUserConnections('rose')).toEqual([]);
+    } finally {
+      now -= 180_000;
+    }
+  });
+});
