@@ -8,6 +8,8 @@ export default defineConfig({
     // module state (handler caches, env).
     pool: 'forks',
     testTimeout: 30_000,
+    // The AWS SDK's "Node 22 needed from 2027" notice would repeat in every suite's output.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     hookTimeout: 60_000,
   },
 });

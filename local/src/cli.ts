@@ -292,6 +292,9 @@ async function runChat(args: string[]): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // The AWS SDK warns on every start that its 2027 releases need Node 22. The project supports Node 20
+  // (docs say Lambda runs nodejs22.x); the warning would only bury the banner. An explicit setting wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [command, ...rest] = argv;
   switch (command) {
     case 'start':
