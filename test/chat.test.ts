@@ -191,6 +191,61 @@ describe('rooms', () => {
     expect(await receiver.nextChat('dedupe')).toMatchObject({ ref: 'msg-2', seq: 2 });
   });
 
+  it('stores a send once when the same client id arrives twice at the same time', async () => {
+    const [sender, receiver] = await Promise.all([connectAs('una'), connectAs('vic')]);
+    await joined(sender, 'race');
+    await joined(receiver, 'race');
+    const answers: ServerFrame[] = [];
+    const both = new Promise<void>((resolve) => {
+      sender.socket.on('message', (data) => {
+        const frame = JSON.parse(String(data)) as ServerFrame;
+        if ('ref' in frame && frame.ref === 'twin') answers.push(frame);
+        if (answers.length === 2) resolve();
+      });
+    });
+    const frame = JSON.stringify({ action: 'send', room: 'race', id: 'twin', body: { text: 'twice?' } });
+    sender.sendRaw(frame);
+    sender.sendRaw(frame);
+    await both;
+    // One stores the message; the other waits for it and answers the same ack (or, if the first takes
+    // unusually long, `conflict`, which tells the client to retry) — never a second message.
+    const acks = answers.filter((a) => a.type === 'ack');
+    expect(acks.filter((a) => a.duplicate !== true)).toHaveLength(1);
+    expect(acks.map((a) => a.seq)).toEqual(acks.map(() => 1));
+    for (const other of answers.filter((a) => a.type !== 'ack')) expect(other).toMatchObject({ code: 'conflict' });
+    await sender.request({ action: 'send', room: 'race', id: 'after', body: {} });
+    expect(await receiver.nextChat('race')).toMatchObject({ ref: 'twin', seq: 1 });
+    expect(await receiver.nextChat('race')).toMatchObject({ ref: 'after', seq: 2 });
+  });
+
+  it('acks the sender and keeps the receiver when every retry of a post fails', async () => {
+    const sender = await connectAs('wes');
+    const { client: receiver, id } = await connectWithId('xia');
+    await joined(sender, 'outage');
+    await joined(receiver, 'outage');
+    emulator.gateway.injectPostFaults(id, Array(LIMITS.deliveryMaxAttempts).fill(500));
+    expect(await sender.request({ action: 'send', room: 'outage', body: { text: 'lost' } })).toMatchObject({
+      type: 'ack',
+      seq: 1,
+    });
+    expect(await store().getConnection(id)).toBeDefined();
+    await sender.request({ action: 'send', room: 'outage', body: { text: 'recovered' } });
+    // The failed post is not redelivered (history has it), and the next one gets through.
+    expect(await receiver.nextChat('outage')).toMatchObject({ seq: 2, body: { text: 'recovered' } });
+  });
+
+  it('tells members who left, by leave or by disconnect', async () => {
+    const [stays, leaves, drops] = await Promise.all([connectAs('yan'), connectAs('zed'), connectAs('abe')]);
+    for (const c of [stays, leaves, drops]) await joined(c, 'comings');
+    expect(await leaves.request({ action: 'leave', room: 'comings' })).toMatchObject({ type: 'ack', action: 'leave' });
+    expect(await stays.next((f) => f.type === 'presence' && f.state === 'left')).toMatchObject({ user: 'zed' });
+    await drops.close();
+    expect(await stays.next((f) => f.type === 'presence' && f.state === 'left')).toMatchObject({ user: 'abe' });
+    // After leaving, zed no longer receives the room.
+    await stays.request({ action: 'send', room: 'comings', body: { text: 'bye' } });
+    expect(await leaves.request({ action: 'send', room: 'comings', body: {} })).toMatchObject({ code: 'not_joined' });
+  });
+
   it('removes a client that vanished without a close frame at the next fan-out', async () => {
     const sender = await connectAs('kim');
     const { client: ghost, id: ghostId } = await connectWithId('leo');

@@ -22,7 +22,7 @@ import { newMessageId } from './ids.js';
 import type { DedupeRecord, StoredMessage } from './ports.js';
 
 /** How often and how long a duplicate waits for the in-flight original before answering `conflict`. */
-const IN_FLIGHT_POLLS = 5;
+const IN_FLIGHT_POLLS = 20;
 const IN_FLIGHT_POLL_MS = 100;
 
 export function toChatFrame(message: StoredMessage): ChatFrame {
