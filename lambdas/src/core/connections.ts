@@ -2,9 +2,9 @@
  * Connection lifecycle: `$connect` records who is connected, `$disconnect` removes the connection, its
  * room subscriptions, and tells the rooms' other connections that the user left.
  */
-import { APIGW_LIMITS, type PresenceFrame } from '@viba-realtime/protocol';
+import { APIGW_LIMITS } from '@viba-realtime/protocol';
 import type { Caller, CoreDeps } from './deps.js';
-import { fanOutToRoom } from './fanout.js';
+import { announcePresence } from './fanout.js';
 
 /** Slack past API Gateway's 2-hour cut before a connection record expires on its own (TTL). */
 const CONNECTION_TTL_MARGIN_SECONDS = 10 * 60;
@@ -30,9 +30,5 @@ export async function connect(deps: CoreDeps, caller: Caller): Promise<void> {
 export async function disconnect(deps: CoreDeps, connectionId: string, sub: string | undefined): Promise<void> {
   const rooms = await deps.store.deleteConnection(connectionId);
   if (sub === undefined) return;
-  const ts = deps.clock();
-  for (const room of rooms) {
-    const frame: PresenceFrame = { type: 'presence', room, user: sub, state: 'left', ts };
-    await fanOutToRoom(deps, room, frame, { exclude: connectionId });
-  }
+  for (const room of rooms) await announcePresence(deps, room, sub, 'left', connectionId);
 }

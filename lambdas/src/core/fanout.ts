@@ -3,7 +3,7 @@
  * connection that API Gateway reports gone (410) is removed from the store, so a client that vanished
  * without a close frame is cleaned up at the next message instead of being posted to forever.
  */
-import { LIMITS, type ServerFrame } from '@viba-realtime/protocol';
+import { LIMITS, type PresenceFrame, type ServerFrame } from '@viba-realtime/protocol';
 import { mapWithConcurrency } from './concurrency.js';
 import type { CoreDeps } from './deps.js';
 
@@ -41,4 +41,16 @@ export async function fanOutToRoom(
   });
   deps.log.debug('fan-out', { room, type: frame.type, targets: targets.length, ...result });
   return result;
+}
+
+/** Tells a room's other connections that `user` joined or left. */
+export function announcePresence(
+  deps: CoreDeps,
+  room: string,
+  user: string,
+  state: PresenceFrame['state'],
+  excludeConnection: string,
+): Promise<FanOutResult> {
+  const frame: PresenceFrame = { type: 'presence', room, user, state, ts: deps.clock() };
+  return fanOutToRoom(deps, room, frame, { exclude: excludeConnection });
 }

@@ -11,14 +11,22 @@ import {
   type JoinFrame,
   type LeaveFrame,
   LIMITS,
-  type PresenceFrame,
   TooManyRoomsError,
 } from '@viba-realtime/protocol';
 import { connectionExpiresAt } from './connections.js';
 import type { Caller, CoreDeps } from './deps.js';
-import { fanOutToRoom } from './fanout.js';
-import type { StoredMessage } from './ports.js';
+import { announcePresence } from './fanout.js';
+import type { RoomRecord, StoredMessage } from './ports.js';
 import { toChatFrame } from './send.js';
+
+/** Public rooms admit anyone signed in; private rooms their owner and members. */
+async function assertMayEnter(deps: CoreDeps, room: RoomRecord, sub: string): Promise<void> {
+  if (room.visibility === 'public' || room.owner === sub) return;
+  if (await deps.store.isMember(room.room, sub)) return;
+  throw new ForbiddenError(`Room "${room.room}" is private and you are not a member.`, {
+    details: { room: room.room },
+  });
+}
 
 export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Promise<AckFrame> {
   const { store } = deps;
@@ -38,11 +46,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
     });
     room = created.room;
   }
-  if (room.visibility === 'private' && room.owner !== caller.sub && !(await store.isMember(frame.room, caller.sub))) {
-    throw new ForbiddenError(`Room "${frame.room}" is private and you are not a member.`, {
-      details: { room: frame.room },
-    });
-  }
+  await assertMayEnter(deps, room, caller.sub);
   if (room.visibility === 'public') await store.addMember(frame.room, caller.sub);
 
   if (!already) {
@@ -50,14 +54,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
       { room: frame.room, connectionId: caller.connectionId, sub: caller.sub },
       connectionExpiresAt(caller.connectedAt),
     );
-    const presence: PresenceFrame = {
-      type: 'presence',
-      room: frame.room,
-      user: caller.sub,
-      state: 'joined',
-      ts: deps.clock(),
-    };
-    await fanOutToRoom(deps, frame.room, presence, { exclude: caller.connectionId });
+    await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);
   }
   return {
     type: 'ack',
@@ -74,14 +71,7 @@ export async function leave(deps: CoreDeps, caller: Caller, frame: LeaveFrame): 
   const wasJoined = await deps.store.isSubscribed(frame.room, caller.connectionId);
   if (wasJoined) {
     await deps.store.unsubscribe(frame.room, caller.connectionId);
-    const presence: PresenceFrame = {
-      type: 'presence',
-      room: frame.room,
-      user: caller.sub,
-      state: 'left',
-      ts: deps.clock(),
-    };
-    await fanOutToRoom(deps, frame.room, presence, { exclude: caller.connectionId });
+    await announcePresence(deps, frame.room, caller.sub, 'left', caller.connectionId);
   }
   return {
     type: 'ack',
@@ -98,15 +88,7 @@ export async function history(deps: CoreDeps, caller: Caller, frame: HistoryFram
   const ref = frame.id === undefined ? {} : { ref: frame.id };
   const room = await deps.store.getRoom(frame.room);
   if (room === undefined) return { type: 'history', ...ref, room: frame.room, messages: [] };
-  if (
-    room.visibility === 'private' &&
-    room.owner !== caller.sub &&
-    !(await deps.store.isMember(frame.room, caller.sub))
-  ) {
-    throw new ForbiddenError(`Room "${frame.room}" is private and you are not a member.`, {
-      details: { room: frame.room },
-    });
-  }
+  await assertMayEnter(deps, room, caller.sub);
   const page = await deps.store.listMessages(frame.room, {
     ...(frame.body?.after === undefined ? {} : { after: frame.body.after }),
     ...(frame.body?.before === undefined ? {} : { before: frame.body.before }),
