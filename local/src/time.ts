@@ -2,11 +2,8 @@
  * Time helpers of the emulator. Time is injected everywhere as a {@link Clock} so tests can move it.
  */
 
-/** Milliseconds since the epoch (same shape as the core's `Clock`). */
-export type Clock = () => number;
-
-/** The wall clock. */
-export const systemClock: Clock = () => Date.now();
+// One Clock for the whole project: the core's.
+export { type Clock, systemClock } from '@viba-realtime/lambdas';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
 
