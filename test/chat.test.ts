@@ -294,6 +294,17 @@ describe('bad input', () => {
     expect(history).toMatchObject({ type: 'history', messages: [] });
   });
 
+  it('refuses a join past the rooms-per-connection limit', async () => {
+    const client = await connectAs('ben');
+    await Promise.all(Array.from({ length: LIMITS.maxRoomsPerConnection }, (_, i) => joined(client, `many-${i}`)));
+    expect(await client.request({ action: 'join', room: 'one-too-many' })).toMatchObject({
+      code: 'too_many_rooms',
+      details: { limit: LIMITS.maxRoomsPerConnection },
+    });
+    // Re-joining a room already joined is not a new room.
+    expect(await client.request({ action: 'join', room: 'many-0' })).toMatchObject({ type: 'ack' });
+  });
+
   it('closes with 1009 on a frame past API Gateway limits, as API Gateway does', async () => {
     const client = await connectAs('quinn');
     client.sendRaw('x'.repeat(33 * 1024));
