@@ -8,6 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import {
+  APIGW_LIMITS,
   ENV,
   ROUTE_SELECTION_EXPRESSION,
   TABLE,
@@ -202,9 +203,9 @@ export class Realtime extends Construct {
       environment: authEnv,
     });
     // API Gateway gives up on an integration after 29 s; a longer Lambda timeout would only bill for work
-    // whose answer nobody receives.
+    // whose answer nobody receives. The send path's claim takeover (LIMITS.dedupeClaimStaleMs) relies on it.
     this.routesFunction = this.createFunction('Routes', WS_HANDLERS.routes, {
-      timeout: Duration.seconds(29),
+      timeout: Duration.millis(APIGW_LIMITS.integrationTimeoutMs),
       environment: { [ENV.tableName]: this.table.tableName },
     });
 

@@ -228,41 +228,64 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
       expect((await store.claimDedupe('r', 'alice', 'client-2', 'other', T0)).claimed).toBe(true);
     });
 
-    it('takeOverStaleClaim only takes a stale claim that has no seq; completeDedupe records the result', async () => {
+    it('moves a claim from claimed to reserved to stored, only for the holder of its message id', async () => {
       const { store } = await freshStore();
       await store.claimDedupe('r', 'alice', 'c1', 'first', T0);
-      // Not stale yet: the claim was made at T0, not before it.
-      expect(await store.takeOverStaleClaim('r', 'alice', 'c1', T0, 'second', T0 + 1)).toBe(false);
-      // No claim at all.
-      expect(await store.takeOverStaleClaim('r', 'alice', 'missing', T0 + 1, 'second', T0 + 1)).toBe(false);
-      // Stale: exactly one of two concurrent retries wins.
-      const staleBefore = T0 + LIMITS.dedupeClaimStaleMs;
-      const now = staleBefore + 5;
+      // Someone who does not hold the claim can neither reserve nor mark it.
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'intruder', { seq: 9, ts: T0 })).toBe(false);
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'first', { seq: 7, ts: T0 + 1 })).toBe(true);
+      // A seq is reserved once.
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'first', { seq: 8, ts: T0 + 2 })).toBe(false);
+      await store.markStored('r', 'alice', 'c1', 'intruder');
+      const reserved = await store.claimDedupe('r', 'alice', 'c1', 'again', T0 + 3);
+      expect(reserved).toEqual({ claimed: false, existing: { messageId: 'first', claimedAt: T0, seq: 7, ts: T0 + 1 } });
+      await store.markStored('r', 'alice', 'c1', 'first');
+      const stored = await store.claimDedupe('r', 'alice', 'c1', 'again', T0 + 4);
+      expect(stored).toEqual({
+        claimed: false,
+        existing: { messageId: 'first', claimedAt: T0, seq: 7, ts: T0 + 1, stored: true },
+      });
+    });
+
+    it('takeOverClaim: exactly one of concurrent takeovers wins, only on an unchanged, unstored record', async () => {
+      const { store } = await freshStore();
+      await store.claimDedupe('r', 'alice', 'c1', 'first', T0);
+      const seen = { messageId: 'first', claimedAt: T0 };
+      // A record that changed since it was seen is not taken over.
+      expect(await store.takeOverClaim('r', 'alice', 'c1', { ...seen, claimedAt: T0 - 1 }, 'x', T0 + 1)).toBe(false);
+      expect(await store.takeOverClaim('r', 'alice', 'missing', seen, 'x', T0 + 1)).toBe(false);
+      const now = T0 + LIMITS.dedupeClaimStaleMs + 5;
       const takeovers = await Promise.all([
-        store.takeOverStaleClaim('r', 'alice', 'c1', staleBefore, 'second', now),
-        store.takeOverStaleClaim('r', 'alice', 'c1', staleBefore, 'third', now),
+        store.takeOverClaim('r', 'alice', 'c1', seen, 'second', now),
+        store.takeOverClaim('r', 'alice', 'c1', seen, 'third', now),
       ]);
       expect(takeovers.filter(Boolean)).toHaveLength(1);
       const claim = await store.claimDedupe('r', 'alice', 'c1', 'fourth', now);
-      expect(claim.claimed).toBe(false);
       const taken = claim.claimed ? undefined : claim.existing;
       expect(taken?.claimedAt).toBe(now);
       expect(['second', 'third']).toContain(taken?.messageId);
-
-      await store.completeDedupe('r', 'alice', 'c1', { seq: 7, ts: now + 1 });
-      const completed = await store.claimDedupe('r', 'alice', 'c1', 'fifth', now + 2);
-      expect(completed).toEqual({
-        claimed: false,
-        existing: { messageId: taken?.messageId, claimedAt: now, seq: 7, ts: now + 1 },
-      });
-      // A completed claim is never taken over, however old.
-      expect(await store.takeOverStaleClaim('r', 'alice', 'c1', now + 10 ** 9, 'late', now + 10 ** 9)).toBe(false);
+      // The request that lost its claim can no longer reserve a seq.
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'first', { seq: 1, ts: now })).toBe(false);
+      // A stored record is never taken over, however old.
+      const holder = taken?.messageId ?? '';
+      expect(await store.reserveSeq('r', 'alice', 'c1', holder, { seq: 2, ts: now })).toBe(true);
+      await store.markStored('r', 'alice', 'c1', holder);
+      const late = { messageId: holder, claimedAt: now };
+      expect(await store.takeOverClaim('r', 'alice', 'c1', late, 'late', now + 10 ** 9)).toBe(false);
     });
 
-    it('completeDedupe without a claim creates nothing', async () => {
+    it('reserveSeq and markStored without a claim create nothing', async () => {
       const { store } = await freshStore();
-      await store.completeDedupe('r', 'alice', 'never-claimed', { seq: 1, ts: T0 });
+      expect(await store.reserveSeq('r', 'alice', 'never-claimed', 'm', { seq: 1, ts: T0 })).toBe(false);
+      await store.markStored('r', 'alice', 'never-claimed', 'm');
       expect((await store.claimDedupe('r', 'alice', 'never-claimed', 'm', T0)).claimed).toBe(true);
+    });
+
+    it('putMessage is idempotent for the same id at a seq', async () => {
+      const { store } = await freshStore();
+      await store.putMessage(message('r', 1));
+      await store.putMessage(message('r', 1));
+      expect((await store.listMessages('r', { limit: 10 })).messages).toEqual([message('r', 1)]);
     });
 
     it('putMessage refuses a second message with the same seq', async () => {
@@ -284,7 +307,8 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
         // De-duplication records live in the same partition as the messages; they must never be listed.
         await store.claimDedupe(room, 'alice', 'a', 'x', T0);
         await store.claimDedupe(room, 'zed', 'z', 'y', T0);
-        await store.completeDedupe(room, 'zed', 'z', { seq: 3, ts: T0 });
+        await store.reserveSeq(room, 'zed', 'z', 'y', { seq: 3, ts: T0 });
+        await store.markStored(room, 'zed', 'z', 'y');
         await store.putMessage(message('history-other', 1));
       });
 

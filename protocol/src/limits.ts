@@ -20,8 +20,9 @@ export const LIMITS = {
   messageRetentionSeconds: 30 * 24 * 3600,
   /** How long a client message id is remembered for de-duplication, in seconds: 24 hours. */
   dedupeWindowSeconds: 24 * 3600,
-  /** A de-duplication claim with no stored message after this long is taken over by a retry (ms). */
-  dedupeClaimStaleMs: 10_000,
+  /** A de-duplication claim whose message is not stored after this long is taken over by a retry (ms).
+   * Longer than API Gateway's 29 s integration timeout, so the request that made the claim is surely over. */
+  dedupeClaimStaleMs: 30_000,
   /** Rooms one connection may have joined at once. */
   maxRoomsPerConnection: 100,
   /** Parallel `@connections` posts per fan-out. */
@@ -47,6 +48,8 @@ export const APIGW_LIMITS = {
   idleTimeoutMs: 10 * 60 * 1000,
   /** Maximum connection duration: 2 hours. */
   maxConnectionMs: 2 * 60 * 60 * 1000,
+  /** API Gateway gives up on a Lambda integration after 29 s; the routes function's timeout. */
+  integrationTimeoutMs: 29_000,
   /** Largest `@connections` PostToConnection payload: 128 KB. */
   maxPostBytes: 128 * 1024,
 } as const;

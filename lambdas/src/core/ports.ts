@@ -55,14 +55,20 @@ export interface StoredMessage {
   ref: string;
 }
 
-/** The de-duplication record of one (room, sender, client id). */
+/**
+ * The de-duplication record of one (room, sender, client id). It moves from claimed (a message id) to
+ * reserved (`seq` and `ts` taken for that id) to `stored` (the message is in the table). Only the holder
+ * of the current `messageId` may move it on.
+ */
 export interface DedupeRecord {
   messageId: string;
-  /** Epoch ms when the claim was made. */
+  /** Epoch ms when the claim was made or last taken over. */
   claimedAt: number;
-  /** Set once the message is stored. */
+  /** Set once a seq is reserved for the message. */
   seq?: number;
   ts?: number;
+  /** True once the message is stored. */
+  stored?: boolean;
 }
 
 export type ClaimResult = { claimed: true } | { claimed: false; existing: DedupeRecord };
@@ -104,20 +110,35 @@ export interface Store {
 
   /** Claims (room, sub, clientId) for a new message. Conditional: exactly one concurrent caller wins. */
   claimDedupe(room: string, sub: string, clientId: string, messageId: string, now: number): Promise<ClaimResult>;
-  /** Replaces a claim that has no seq and was made before `staleBefore` (epoch ms). True if taken over. */
-  takeOverStaleClaim(
+  /**
+   * Takes over a claim whose holder is presumed dead. Succeeds only if the record is still exactly as the
+   * caller last saw it (same `messageId` and `claimedAt`) and not stored, so exactly one of several
+   * concurrent callers wins. Sets `messageId` and `claimedAt`; a reserved seq is kept.
+   */
+  takeOverClaim(
     room: string,
     sub: string,
     clientId: string,
-    staleBefore: number,
+    seen: DedupeRecord,
     messageId: string,
     now: number,
   ): Promise<boolean>;
-  /** Records the stored message's seq and ts on the claim. */
-  completeDedupe(room: string, sub: string, clientId: string, result: { seq: number; ts: number }): Promise<void>;
+  /** Reserves `seq`/`ts` on the claim if `messageId` still holds it and nothing is reserved yet; false if
+   * the claim was lost. */
+  reserveSeq(
+    room: string,
+    sub: string,
+    clientId: string,
+    messageId: string,
+    result: { seq: number; ts: number },
+  ): Promise<boolean>;
+  /** Marks the claim's message stored, if `messageId` still holds the claim. */
+  markStored(room: string, sub: string, clientId: string, messageId: string): Promise<void>;
 
   /** Atomically increments the room's counter and returns the new seq (1, 2, 3, ...). */
   nextSeq(room: string): Promise<number>;
+  /** Stores a message. Idempotent for the same message id at the same seq; rejects if another message
+   * already holds that seq. */
   putMessage(message: StoredMessage): Promise<void>;
   /** A page of messages: `after` pages forward from a seq (exclusive), `before` backward (exclusive);
    * neither gives the newest. Always returned in ascending seq order. */

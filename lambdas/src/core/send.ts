@@ -2,11 +2,14 @@
  * Sending a chat message: validate membership, de-duplicate by the sender's client id, take the next
  * per-room `seq`, store, fan out, acknowledge.
  *
- * There are no transactions (DynamoDB Local emulators lack them and they cost double), so the steps are
- * ordered to be safe on their own: the de-duplication claim comes first, so two deliveries of the same
- * client id can never both store a message; a claim left behind by a crashed request is taken over after
- * `LIMITS.dedupeClaimStaleMs`. A crash between taking a seq and storing the message leaves a gap in seq,
- * never a duplicate: clients treat seq as ordered, not dense, once history shows the gap is real.
+ * There are no transactions (dynalite lacks them and they cost double), so the steps are ordered to be
+ * safe on their own. A de-duplication record per (room, sender, client id) moves claimed -> reserved
+ * (seq taken) -> stored, and only the request holding the record's current message id may move it on:
+ * - a duplicate arriving while the original is in flight waits for it and answers the same ack;
+ * - a claim not stored after `LIMITS.dedupeClaimStaleMs` (longer than any request can live) is taken over
+ *   by a retry; if a seq was already reserved, the retry stores the same id at the same seq, so a crash
+ *   at any step can neither store a message twice nor lose an acknowledged one;
+ * - a crash after taking a seq but before reserving it leaves a gap in seq, never a duplicate.
  */
 import {
   type AckFrame,
@@ -51,44 +54,66 @@ function duplicateAck(frame: SendFrame, record: DedupeRecord & { seq: number; ts
   };
 }
 
-function isComplete(record: DedupeRecord): record is DedupeRecord & { seq: number; ts: number } {
-  return record.seq !== undefined && record.ts !== undefined;
+function isStored(record: DedupeRecord): record is DedupeRecord & { seq: number; ts: number } {
+  return record.stored === true && record.seq !== undefined && record.ts !== undefined;
 }
 
 export async function send(deps: CoreDeps, caller: Caller, frame: SendFrame): Promise<AckFrame> {
   const { store, clock } = deps;
   if (!(await store.isSubscribed(frame.room, caller.connectionId))) throw new NotJoinedError(frame.room);
 
-  const messageId = newMessageId(clock());
-  let claim = await store.claimDedupe(frame.room, caller.sub, frame.id, messageId, clock());
-  for (let poll = 0; !claim.claimed; poll++) {
-    const existing = claim.existing;
-    if (isComplete(existing)) return duplicateAck(frame, existing);
-    const now = clock();
-    const staleBefore = now - LIMITS.dedupeClaimStaleMs;
-    if (existing.claimedAt < staleBefore) {
-      if (await store.takeOverStaleClaim(frame.room, caller.sub, frame.id, staleBefore, messageId, now)) break;
+  const held = await holdClaim(deps, caller, frame);
+  if ('duplicate' in held) return held.duplicate;
+  let seq = held.seq;
+  let ts = held.ts;
+  if (seq === undefined || ts === undefined) {
+    seq = await store.nextSeq(frame.room);
+    ts = clock();
+    if (!(await store.reserveSeq(frame.room, caller.sub, frame.id, held.messageId, { seq, ts }))) {
+      // A retry took the claim over meanwhile; it stores the message. This seq stays a gap.
+      throw new ConflictError(`Message "${frame.id}" was taken over by a retry.`);
     }
-    if (poll >= IN_FLIGHT_POLLS) throw new ConflictError(`Message "${frame.id}" is still being processed.`);
-    await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_POLL_MS));
-    claim = await store.claimDedupe(frame.room, caller.sub, frame.id, messageId, clock());
   }
-
-  const seq = await store.nextSeq(frame.room);
   const message: StoredMessage = {
-    id: messageId,
+    id: held.messageId,
     room: frame.room,
     // The sender is whoever the token says, never a field of the frame.
     from: caller.sub,
     seq,
-    ts: clock(),
+    ts,
     body: frame.body,
     ref: frame.id,
   };
   await store.putMessage(message);
-  await store.completeDedupe(frame.room, caller.sub, frame.id, { seq, ts: message.ts });
+  await store.markStored(frame.room, caller.sub, frame.id, held.messageId);
 
   const result = await fanOutToRoom(deps, frame.room, toChatFrame(message), { exclude: caller.connectionId });
   deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
-  return { type: 'ack', action: 'send', ref: frame.id, room: frame.room, id: message.id, seq, ts: message.ts };
+  return { type: 'ack', action: 'send', ref: frame.id, room: frame.room, id: message.id, seq, ts };
+}
+
+/** The de-duplication record this request now holds, or the ack of the message already stored. */
+type ClaimOutcome = Pick<DedupeRecord, 'messageId' | 'seq' | 'ts'> | { duplicate: AckFrame };
+
+/** Claims the client id for this request: a new claim, a takeover of a dead one, or the stored duplicate. */
+async function holdClaim(deps: CoreDeps, caller: Caller, frame: SendFrame): Promise<ClaimOutcome> {
+  const { store, clock } = deps;
+  const mine = newMessageId(clock());
+  for (let poll = 0; ; poll++) {
+    const claim = await store.claimDedupe(frame.room, caller.sub, frame.id, mine, clock());
+    if (claim.claimed) return { messageId: mine };
+    const existing = claim.existing;
+    if (isStored(existing)) return { duplicate: duplicateAck(frame, existing) };
+    const now = clock();
+    if (existing.claimedAt < now - LIMITS.dedupeClaimStaleMs) {
+      // A reserved seq keeps its message id, so the message stored under it is the same one.
+      const messageId = existing.seq === undefined ? mine : existing.messageId;
+      if (await store.takeOverClaim(frame.room, caller.sub, frame.id, existing, messageId, now)) {
+        return { messageId, ...(existing.seq === undefined ? {} : { seq: existing.seq, ts: existing.ts }) };
+      }
+      continue; // Another retry took it over first: look again.
+    }
+    if (poll >= IN_FLIGHT_POLLS) throw new ConflictError(`Message "${frame.id}" is still being processed.`);
+    await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_POLL_MS));
+  }
 }

@@ -283,59 +283,68 @@ export class DynamoDbStore implements Store {
     }
   }
 
-  async takeOverStaleClaim(
+  async takeOverClaim(
     room: string,
     sub: string,
     clientId: string,
-    staleBefore: number,
+    seen: DedupeRecord,
     messageId: string,
     now: number,
   ): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: keys.dedupe(room, sub, clientId),
+      UpdateExpression: 'SET messageId = :messageId, claimedAt = :now, #ttl = :ttl',
+      // Of several retries that find the same stale claim, exactly one still sees it unchanged.
+      ConditionExpression: 'messageId = :seenId AND claimedAt = :seenAt AND attribute_not_exists(#stored)',
+      ExpressionAttributeNames: { '#ttl': TTL, '#stored': 'stored' },
+      ExpressionAttributeValues: {
+        ':messageId': messageId,
+        ':now': now,
+        ':ttl': Math.floor(now / 1000) + LIMITS.dedupeWindowSeconds,
+        ':seenId': seen.messageId,
+        ':seenAt': seen.claimedAt,
+      },
+    });
+  }
+
+  async reserveSeq(
+    room: string,
+    sub: string,
+    clientId: string,
+    messageId: string,
+    result: { seq: number; ts: number },
+  ): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: keys.dedupe(room, sub, clientId),
+      UpdateExpression: 'SET #seq = :seq, #ts = :ts',
+      // Only the current holder, once: a request that lost its claim to a takeover must not reserve.
+      ConditionExpression: 'messageId = :messageId AND attribute_not_exists(#seq)',
+      ExpressionAttributeNames: { '#seq': 'seq', '#ts': 'ts' },
+      ExpressionAttributeValues: { ':seq': result.seq, ':ts': result.ts, ':messageId': messageId },
+    });
+  }
+
+  async markStored(room: string, sub: string, clientId: string, messageId: string): Promise<void> {
+    // False only if the claim changed hands or expired; either way there is nothing left for us to mark.
+    await this.conditionalUpdate({
+      Key: keys.dedupe(room, sub, clientId),
+      UpdateExpression: 'SET #stored = :true',
+      ConditionExpression: 'messageId = :messageId',
+      ExpressionAttributeNames: { '#stored': 'stored' },
+      ExpressionAttributeValues: { ':true': true, ':messageId': messageId },
+    });
+  }
+
+  /** An UpdateItem whose ConditionExpression may fail: true if applied, false if the condition failed. */
+  private async conditionalUpdate(
+    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], 'TableName'>,
+  ): Promise<boolean> {
     try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.dedupe(room, sub, clientId),
-          UpdateExpression: 'SET messageId = :messageId, claimedAt = :now, #ttl = :ttl',
-          // Of several retries that find the same stale claim, exactly one moves claimedAt forward.
-          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#seq) AND claimedAt < :staleBefore',
-          ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#ttl': TTL, '#seq': 'seq' },
-          ExpressionAttributeValues: {
-            ':messageId': messageId,
-            ':now': now,
-            ':ttl': Math.floor(now / 1000) + LIMITS.dedupeWindowSeconds,
-            ':staleBefore': staleBefore,
-          },
-        }),
-      );
+      await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
       return true;
     } catch (error) {
       if (isConditionalCheckFailed(error)) return false;
       throw error;
-    }
-  }
-
-  async completeDedupe(
-    room: string,
-    sub: string,
-    clientId: string,
-    result: { seq: number; ts: number },
-  ): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.dedupe(room, sub, clientId),
-          UpdateExpression: 'SET #seq = :seq, #ts = :ts',
-          // Without the condition a vanished claim would be recreated as a record with no messageId and no TTL.
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#seq': 'seq', '#ts': 'ts' },
-          ExpressionAttributeValues: { ':seq': result.seq, ':ts': result.ts },
-        }),
-      );
-    } catch (error) {
-      // The claim is gone (its de-duplication window ended): there is nothing left to complete.
-      if (!isConditionalCheckFailed(error)) throw error;
     }
   }
 
@@ -381,8 +390,10 @@ export class DynamoDbStore implements Store {
             ref: message.ref,
             [TTL]: Math.floor(message.ts / 1000) + LIMITS.messageRetentionSeconds,
           },
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': NAMES['#pk'] },
+          // The same id may be put again (a retry that took over a reserved claim); another id may not.
+          ConditionExpression: 'attribute_not_exists(#pk) OR #id = :id',
+          ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#id': 'id' },
+          ExpressionAttributeValues: { ':id': message.id },
         }),
       );
     } catch (error) {
@@ -597,6 +608,7 @@ function toDedupe(item: Item): DedupeRecord {
   const record: DedupeRecord = { messageId: str(item, 'messageId'), claimedAt: num(item, 'claimedAt') };
   if (typeof item.seq === 'number') record.seq = item.seq;
   if (typeof item.ts === 'number') record.ts = item.ts;
+  if (item.stored === true) record.stored = true;
   return record;
 }
 

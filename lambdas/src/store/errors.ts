@@ -25,7 +25,8 @@ export class RoomNotFoundError extends StoreError {
   }
 }
 
-/** A message with this room and seq is already stored: two writers got the same seq, which is a bug. */
+/** Another message (another id) is already stored at this room and seq: two writers got the same seq,
+ * which is a bug. */
 export class MessageExistsError extends StoreError {
   readonly room: string;
   readonly seq: number;
