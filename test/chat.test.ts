@@ -173,6 +173,41 @@ describe('rooms', () => {
     if (forward.type === 'history') expect(forward.messages[0]).toMatchObject({ from: 'hank', body: { n: 6 } });
   });
 
+  it('cuts a history page of large messages to fit API Gateway, and the cursor continues it', async () => {
+    const writer = await connectAs('gus');
+    await joined(writer, 'big');
+    const text = 'x'.repeat(LIMITS.maxBodyBytes - 100);
+    for (let i = 1; i <= 10; i++) await writer.request({ action: 'send', room: 'big', body: { i, text } });
+
+    const seen: number[] = [];
+    let body: { before?: number; limit: number } = { limit: 20 };
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await writer.request({ action: 'history', room: 'big', body });
+      if (page.type !== 'history') throw new Error(`unexpected ${page.type}`);
+      expect(Buffer.byteLength(JSON.stringify(page))).toBeLessThan(128 * 1024);
+      seen.unshift(...page.messages.map((m) => m.seq));
+      if (!page.next || !('before' in page.next)) break;
+      body = { before: page.next.before, limit: 20 };
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const forward = await writer.request({ action: 'history', room: 'big', body: { after: 0, limit: 20 } });
+    if (forward.type !== 'history') throw new Error(`unexpected ${forward.type}`);
+    expect(forward.messages[0]?.seq).toBe(1);
+    expect(forward.next).toEqual({ after: forward.messages.at(-1)?.seq });
+  });
+
+  it('lets a member who is not the owner into a private room', async () => {
+    const [owner, member] = await Promise.all([connectAs('mona'), connectAs('ned')]);
+    await joined(owner, 'club', 'private');
+    await owner.request({ action: 'send', room: 'club', body: { text: 'welcome' } });
+    // Granting membership is the backend's job (backend publisher); here the store does it directly.
+    await store().addMember('club', 'ned');
+    expect(await joined(member, 'club')).toMatchObject({ visibility: 'private', seq: 1 });
+    expect(await member.request({ action: 'history', room: 'club' })).toMatchObject({
+      messages: [{ seq: 1, from: 'mona' }],
+    });
+  });
+
   it('answers a repeated client id with the same ack and delivers it once', async () => {
     const [sender, receiver] = await Promise.all([connectAs('ida'), connectAs('jon')]);
     await joined(sender, 'dedupe');
@@ -303,6 +338,22 @@ describe('bad input', () => {
     });
     // Re-joining a room already joined is not a new room.
     expect(await client.request({ action: 'join', room: 'many-0' })).toMatchObject({ type: 'ack' });
+  });
+
+  it('refuses a body nested too deep with bad_request, however deep', async () => {
+    const client = await connectAs('tess');
+    await joined(client, 'deep');
+    let nested: unknown = 'leaf';
+    for (let i = 0; i < LIMITS.maxBodyDepth; i++) nested = [nested];
+    expect(await client.request({ action: 'send', room: 'deep', body: { nested } })).toMatchObject({
+      code: 'bad_request',
+      details: { field: 'body', limit: LIMITS.maxBodyDepth },
+    });
+    // Deep enough to overflow a recursive check, still under API Gateway's 32 KB frame.
+    const abyss = `{"action":"send","room":"deep","id":"abyss","body":{"a":${'['.repeat(14000)}${']'.repeat(14000)}}}`;
+    client.sendRaw(abyss);
+    expect(await client.next((f) => f.type === 'error' && f.ref === 'abyss')).toMatchObject({ code: 'bad_request' });
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
   });
 
   it('closes with 1009 on a frame past API Gateway limits, as API Gateway does', async () => {

@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   body_too_large: 'The body is larger than the limit.',
   /** The caller may not do this (for example join a private room it is not a member of). */
   forbidden: 'You are not allowed to do this.',
-  /** The connection has not joined the room it sends to or reads from. */
+  /** The connection has not joined the room it sends to. */
   not_joined: 'Join the room first.',
   /** The connection has joined as many rooms as it may. */
   too_many_rooms: 'This connection has joined the maximum number of rooms.',

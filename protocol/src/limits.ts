@@ -8,6 +8,8 @@ export const LIMITS = {
   /** Largest `body` of a client frame, measured as UTF-8 bytes of its JSON. Kept well under API Gateway's
    * 32 KB frame so that an oversized body gets our `body_too_large` error, not a 1009 close. */
   maxBodyBytes: 16 * 1024,
+  /** Deepest nesting of objects and arrays in a `body` (the body itself is level 1). */
+  maxBodyDepth: 32,
   /** Room names: 1-64 characters from `[A-Za-z0-9_.-]` (see {@link ROOM_NAME_PATTERN}). */
   maxRoomNameLength: 64,
   /** Client message ids (`id` of a client frame): 1-64 characters from `[A-Za-z0-9_.:-]`. */
@@ -16,6 +18,9 @@ export const LIMITS = {
   historyPageDefault: 50,
   /** Largest history page a client may ask for. */
   historyPageMax: 100,
+  /** Largest history frame, in UTF-8 bytes: a page is cut short (with a `next` cursor) to stay under API
+   * Gateway's 128 KB message limit, with room for the frame around the messages. */
+  historyPageMaxBytes: 120 * 1024,
   /** How long chat messages are kept (DynamoDB TTL), in seconds: 30 days. */
   messageRetentionSeconds: 30 * 24 * 3600,
   /** How long a client message id is remembered for de-duplication, in seconds: 24 hours. */

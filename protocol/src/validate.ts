@@ -28,23 +28,55 @@ export function isClientAction(value: unknown): value is ClientAction {
   return typeof value === 'string' && (CLIENT_ACTIONS as readonly string[]).includes(value);
 }
 
+/** What of a bad value an error frame may echo: short strings and finite numbers only, never the
+ * client's arbitrary JSON (which could be large or carry markup into someone's logs viewer). */
+function echo(value: unknown): string | number | undefined {
+  if (typeof value === 'string') return value.slice(0, 64);
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  return undefined;
+}
+
 /** Throws `invalid_room` unless `room` is a valid room name. */
 export function assertRoomName(room: unknown): asserts room is string {
   if (typeof room !== 'string' || !ROOM_NAME_PATTERN.test(room)) {
-    throw new ValidationError('invalid_room', undefined, { details: { room } });
+    throw new ValidationError('invalid_room', undefined, { details: { room: echo(room) } });
   }
 }
 
 /** Throws `invalid_id` unless `id` is a valid client message id. */
 export function assertClientId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || !CLIENT_ID_PATTERN.test(id)) {
-    throw new ValidationError('invalid_id', undefined, { details: { id } });
+    throw new ValidationError('invalid_id', undefined, { details: { id: echo(id) } });
   }
 }
 
-/** Throws `bad_request` or `body_too_large` unless `body` is a JSON object within the size limit. */
+/** Nesting depth of a JSON value, counted without recursion so a hostile value cannot overflow the stack. */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (typeof current !== 'object' || current === null) continue;
+    deepest = Math.max(deepest, depth);
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** Throws `bad_request` or `body_too_large` unless `body` is a JSON object within the size and depth limits. */
 export function assertBody(body: unknown, limit: number = LIMITS.maxBodyBytes): asserts body is JsonObject {
   if (!isJsonObject(body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
+  // Depth first: JSON.stringify of a very deep value throws a RangeError instead of answering.
+  const depth = depthOf(body);
+  if (depth > LIMITS.maxBodyDepth) {
+    throw new ValidationError(
+      'bad_request',
+      `The body is nested ${depth} levels deep; the limit is ${LIMITS.maxBodyDepth}.`,
+      {
+        details: { field: 'body', actual: depth, limit: LIMITS.maxBodyDepth },
+      },
+    );
+  }
   const size = utf8Length(JSON.stringify(body));
   if (size > limit) {
     throw new ValidationError('body_too_large', `The body is ${size} bytes; the limit is ${limit}.`, {
@@ -63,7 +95,7 @@ function optionalInt(value: unknown, name: string, min: number, max: number): nu
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new ValidationError('bad_request', `\`${name}\` must be an integer from ${min} to ${max}.`, {
-      details: { field: name, actual: value },
+      details: { field: name, actual: echo(value) },
     });
   }
   return value;

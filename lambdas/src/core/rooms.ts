@@ -5,6 +5,7 @@
  */
 import {
   type AckFrame,
+  type ChatFrame,
   ForbiddenError,
   type HistoryFrame,
   type HistoryPageFrame,
@@ -12,11 +13,12 @@ import {
   type LeaveFrame,
   LIMITS,
   TooManyRoomsError,
+  utf8Length,
 } from '@viba-realtime/protocol';
 import { connectionExpiresAt } from './connections.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { announcePresence } from './fanout.js';
-import type { RoomRecord, StoredMessage } from './ports.js';
+import type { RoomRecord } from './ports.js';
 import { toChatFrame } from './send.js';
 
 /** Public rooms admit anyone signed in; private rooms their owner and members. */
@@ -89,16 +91,43 @@ export async function history(deps: CoreDeps, caller: Caller, frame: HistoryFram
   const room = await deps.store.getRoom(frame.room);
   if (room === undefined) return { type: 'history', ...ref, room: frame.room, messages: [] };
   await assertMayEnter(deps, room, caller.sub);
+  const forward = frame.body?.after !== undefined;
   const page = await deps.store.listMessages(frame.room, {
-    ...(frame.body?.after === undefined ? {} : { after: frame.body.after }),
+    ...(forward ? { after: frame.body?.after } : {}),
     ...(frame.body?.before === undefined ? {} : { before: frame.body.before }),
     limit: frame.body?.limit ?? LIMITS.historyPageDefault,
   });
+  const { messages, cut } = fitInBudget(page.messages.map(toChatFrame), forward, LIMITS.historyPageMaxBytes);
+  const next = cut ? cursorAt(messages, forward) : page.next;
   return {
     type: 'history',
     ...ref,
     room: frame.room,
-    messages: page.messages.map((m: StoredMessage) => toChatFrame(m)),
-    ...(page.next === undefined ? {} : { next: page.next }),
+    messages,
+    ...(next === undefined ? {} : { next }),
   };
+}
+
+/**
+ * Keeps as many messages as fit in `budget` bytes, those nearest the cursor first: the oldest when paging
+ * forward, the newest when paging backward. API Gateway drops a message over 128 KB, so a page of large
+ * bodies is cut short and continued by its cursor instead.
+ */
+function fitInBudget(messages: ChatFrame[], forward: boolean, budget: number): { messages: ChatFrame[]; cut: boolean } {
+  const ordered = forward ? messages : [...messages].reverse();
+  const kept: ChatFrame[] = [];
+  let used = 0;
+  for (const message of ordered) {
+    used += utf8Length(JSON.stringify(message)) + 1;
+    if (used > budget && kept.length > 0) break;
+    kept.push(message);
+  }
+  const cut = kept.length < messages.length;
+  return { messages: forward ? kept : kept.reverse(), cut };
+}
+
+function cursorAt(messages: ChatFrame[], forward: boolean): HistoryPageFrame['next'] {
+  const edge = forward ? messages[messages.length - 1] : messages[0];
+  if (edge === undefined) return undefined;
+  return forward ? { after: edge.seq } : { before: edge.seq };
 }
