@@ -9,7 +9,16 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { LOCAL_STAGE } from '@viba-realtime/protocol';
 import WebSocket from 'ws';
-import { EMULATOR_DEFAULTS, type Emulator, PortInUseError, startEmulator } from './emulator.js';
+import { banner } from './banner.js';
+import {
+  EMULATOR_DEFAULTS,
+  type Emulator,
+  isTokenUse,
+  PortInUseError,
+  startEmulator,
+  TOKEN_USES,
+  type TokenUse,
+} from './emulator.js';
 import { isLogLevel, LOG_LEVELS } from './log.js';
 
 const HELP = `viba-realtime local emulator
@@ -26,6 +35,7 @@ start options:
                                                         (env VIBA_LOCAL_DATA, default: in memory)
   --dynamodb-endpoint URL   use this DynamoDB endpoint (e.g. DynamoDB Local) instead of the built-in one
   --log-level LEVEL         ${LOG_LEVELS.join('|')} (default info)
+  --token-use USES          token uses the authorizer accepts: id, access or id,access (default id,access)
 
 token options:
   --sub SUB                 user id (required)
@@ -65,6 +75,7 @@ async function runStart(args: string[]): Promise<void> {
       data: { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
       'log-level': { type: 'string' },
+      'token-use': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -72,6 +83,7 @@ async function runStart(args: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  const tokenUse = parseTokenUse(values['token-use'] ?? TOKEN_USES.join(','));
   const host = values.host ?? process.env.VIBA_LOCAL_HOST ?? EMULATOR_DEFAULTS.host;
   const port =
     values.port !== undefined
@@ -89,6 +101,7 @@ async function runStart(args: string[]): Promise<void> {
       host,
       port,
       logLevel,
+      tokenUse,
       ...(dataDir ? { dataDir } : {}),
       ...(values['dynamodb-endpoint'] ? { dynamodbEndpoint: values['dynamodb-endpoint'] } : {}),
     });
@@ -96,7 +109,7 @@ async function runStart(args: string[]): Promise<void> {
     if (error instanceof PortInUseError) throw new UsageError(error.message);
     throw error;
   }
-  process.stdout.write(banner(emulator, dataDir, values['dynamodb-endpoint'] !== undefined));
+  process.stdout.write(banner(emulator, { host, dataDir, externalDb: values['dynamodb-endpoint'] !== undefined }));
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -118,28 +131,11 @@ async function runStart(args: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function banner(emulator: Emulator, dataDir: string | undefined, externalDb: boolean): string {
-  const sample = emulator.issuer.mintPair({ sub: 'alice', username: 'alice' });
-  const storage = externalDb ? 'external' : dataDir ? `data in ${dataDir}` : 'in memory';
-  return `
-viba-realtime emulator is running (the real Lambda handlers behind an emulated API Gateway)
-
-  WebSocket      ${emulator.url}?token=<idToken>
-  @connections   ${emulator.connectionsEndpoint}
-  DynamoDB       ${emulator.dynamodbEndpoint}  (table ${emulator.tableName}, ${storage})
-  JWKS           ${emulator.jwksUri}
-  Dev tokens     ${emulator.httpUrl}/dev/token?sub=alice&groups=admin&ttl=3600
-
-  Sample ID token for alice (valid 1 h):
-  ${sample.idToken}
-
-Try it, in two more terminals:
-  npm run chat -- --user alice --room lobby
-  npm run chat -- --user bob --room lobby
-
-Ctrl+C stops the emulator.
-
-`;
+function parseTokenUse(value: string): TokenUse[] {
+  const uses = value.split(',').map((v) => v.trim());
+  if (uses.length === 0 || !uses.every(isTokenUse))
+    throw new UsageError(`--token-use must be id, access or id,access; got "${value}".`);
+  return uses;
 }
 
 async function fetchTokens(httpUrl: string, query: URLSearchParams): Promise<{ idToken: string; accessToken: string }> {

@@ -39,6 +39,11 @@ export interface EmulatorOptions {
   userPoolId?: string;
   /** @default 'localdevclient' */
   clientId?: string;
+  /**
+   * Which Cognito token uses the authorizer accepts (the handlers' `VIBA_TOKEN_USE`), to emulate a stack
+   * configured for one of them. Must not be empty. @default ['id', 'access']
+   */
+  tokenUse?: readonly TokenUse[];
   /** Overrides of API Gateway's limits (tests). @default APIGW_LIMITS */
   limits?: Partial<GatewayLimits>;
   /** Time of handlers, tokens, events and the TTL sweeper. @default the system clock */
@@ -73,6 +78,17 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
+/** A Cognito token's `token_use`. */
+export type TokenUse = 'id' | 'access';
+
+/** Every token use, in the order `VIBA_TOKEN_USE` lists them by default. */
+export const TOKEN_USES: readonly TokenUse[] = ['id', 'access'];
+
+/** Whether a string is a {@link TokenUse}. */
+export function isTokenUse(value: string): value is TokenUse {
+  return (TOKEN_USES as readonly string[]).includes(value);
+}
+
 /** The defaults of {@link EmulatorOptions}, merged once. */
 export const EMULATOR_DEFAULTS = {
   host: '127.0.0.1',
@@ -83,6 +99,7 @@ export const EMULATOR_DEFAULTS = {
   userPoolId: 'us-east-1_LocalDev01',
   clientId: 'localdevclient',
   logLevel: 'info' as LogLevel,
+  tokenUse: TOKEN_USES,
 } as const;
 
 /** Thrown when the port is taken, with the flag to use instead. */
@@ -141,6 +158,11 @@ function urlHost(host: string): string {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const o = { ...EMULATOR_DEFAULTS, ...stripUndefined(options) };
   const clock = o.clock ?? systemClock;
+  // An empty list would make the handlers refuse every token; a typo from JS callers would fail only at
+  // the first connect. Both are configuration mistakes, reported before anything starts.
+  const badUse = o.tokenUse.find((use) => !isTokenUse(use));
+  if (o.tokenUse.length === 0 || badUse !== undefined)
+    throw new TypeError(`tokenUse must list 'id' and/or 'access'${badUse === undefined ? '' : `, got "${badUse}"`}.`);
   const logger = createEmulatorLogger({ level: o.logLevel, clock, ...(o.log ? { log: o.log } : {}) });
   const cleanups: (() => Promise<void>)[] = [];
 
@@ -194,6 +216,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       [ENV.tableName]: o.tableName,
       [ENV.userPoolId]: o.userPoolId,
       [ENV.clientIds]: o.clientId,
+      [ENV.tokenUse]: [...new Set(o.tokenUse)].join(','),
       [ENV.connectionsEndpoint]: connectionsEndpoint,
       [ENV.dynamodbEndpoint]: dynamodbEndpoint,
       [ENV.jwksUri]: jwksUri,

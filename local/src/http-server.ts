@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { handleConnectionsRequest } from './gateway/connections-api.js';
-import type { WebSocketGateway } from './gateway/websocket-gateway.js';
+import { parseRequestUrl, type WebSocketGateway } from './gateway/websocket-gateway.js';
 import type { DevIssuer } from './identity/dev-issuer.js';
 import { parseDevTokenQuery } from './identity/dev-token-query.js';
 import type { EmulatorLogger } from './log.js';
@@ -43,7 +43,12 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (await handleConnectionsRequest(gateway, logger, req, res)) return;
     req.resume();
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = parseRequestUrl(req.url);
+    if (url === undefined) {
+      // A request target like `http://[` that URL cannot parse: the client's fault, not a 500.
+      sendJson(res, 400, { message: 'Bad Request' });
+      return;
+    }
     if (req.method === 'GET' && url.pathname === jwksPath(issuer.userPoolId)) {
       sendJson(res, 200, issuer.jwks());
       return;
@@ -78,6 +83,7 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
       else res.destroy();
     });
   });
+  // handleUpgrade catches its own errors; it must, since a throw in this emit would end the process.
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
   return server;
 }

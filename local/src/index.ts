@@ -2,6 +2,7 @@
  * @viba-realtime/local: the emulator of viba-realtime's AWS stack (API Gateway WebSocket + `@connections`,
  * DynamoDB API, a dev Cognito token issuer), running the real Lambda handlers.
  */
+export * from './banner.js';
 export * from './dynamodb/server.js';
 export * from './emulator.js';
 export * from './gateway/connections-api.js';

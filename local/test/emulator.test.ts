@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { type Emulator, startEmulator } from '@viba-realtime/local';
+import { banner, type Emulator, isLoopbackHost, startEmulator } from '@viba-realtime/local';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, nextMessage, openSocket, refusalStatus } from './support/stub-gateway.js';
@@ -143,6 +143,35 @@ describe('configurations', () => {
     }
   });
 
+  it("accepts only access tokens with tokenUse: ['access']", async () => {
+    const accessOnly = await startEmulator({
+      port: 0,
+      dynamodbEndpoint: emulator.dynamodbEndpoint,
+      tokenUse: ['access'],
+      logLevel: 'silent',
+    });
+    try {
+      const { idToken, accessToken } = accessOnly.issuer.mintPair({ sub: 'kim' });
+      expect(accessOnly.env.VIBA_TOKEN_USE).toBe('access');
+      // The banner's sample must be a token that connects.
+      expect(banner(accessOnly, { host: '127.0.0.1', dataDir: undefined, externalDb: true })).toContain(
+        'Sample access token for alice',
+      );
+      // A valid token of the wrong use is a Deny from the real authorizer: 403, not 401.
+      expect(await refusalStatus(`${accessOnly.url}?token=${idToken}`)).toBe(403);
+      const ws = await openSocket(`${accessOnly.url}?token=${accessToken}`);
+      ws.close();
+      await closed(ws);
+    } finally {
+      await accessOnly.close();
+    }
+  });
+
+  it('accepts both token uses by default and refuses an empty tokenUse before starting', async () => {
+    expect(emulator.env.VIBA_TOKEN_USE).toBe('id,access');
+    await expect(startEmulator({ port: 0, tokenUse: [], logLevel: 'silent' })).rejects.toThrow(/tokenUse/);
+  });
+
   it('uses an external DynamoDB endpoint when given one', async () => {
     const other = await startEmulator({ port: 0, dynamodbEndpoint: emulator.dynamodbEndpoint, logLevel: 'silent' });
     try {
@@ -154,5 +183,36 @@ describe('configurations', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('start banner', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['localhost', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['0:0:0:0:0:0:0:1', true],
+    ['::ffff:127.0.0.1', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['192.168.1.10', false],
+    ['::ffff:10.0.0.1', false],
+    ['my-laptop.local', false],
+  ])('treats %s as loopback: %s', (host, loopback) => {
+    expect(isLoopbackHost(host)).toBe(loopback);
+  });
+
+  it('warns that anyone can mint tokens when the host is not loopback, and only then', () => {
+    const onNetwork = banner(emulator, { host: '0.0.0.0', dataDir: undefined, externalDb: false });
+    const local = banner(emulator, { host: '127.0.0.1', dataDir: undefined, externalDb: false });
+
+    expect(onNetwork).toMatch(/WARNING: listening on 0\.0\.0\.0/);
+    expect(onNetwork).toMatch(
+      /Anyone who can reach this port can call \/dev\/token and mint valid tokens for ANY user/,
+    );
+    expect(local).not.toMatch(/WARNING/);
+    expect(local).toContain(`${emulator.httpUrl}/dev/token`);
   });
 });

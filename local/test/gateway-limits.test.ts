@@ -59,6 +59,55 @@ describe('size limits', () => {
   });
 });
 
+describe('binary frames', () => {
+  it('closes with 1003 without running a route, and $disconnect runs once with 1003', async () => {
+    stub = await startStubGateway();
+    const ws = await openSocket(`${stub.url}?token=alice`);
+    const disconnect = stub.nextDisconnect();
+    const clientSaw = closed(ws);
+
+    ws.send(Buffer.from(JSON.stringify({ action: 'ping' })), { binary: true });
+
+    expect((await clientSaw).code).toBe(1003);
+    expect((await disconnect).requestContext).toMatchObject({ disconnectStatusCode: 1003 });
+    await stub.gateway.settled();
+    // Not even $default: a binary frame is rejected before route selection.
+    expect(stub.routeEvents.map((e) => e.requestContext.routeKey)).toEqual(['$connect', '$disconnect']);
+  });
+});
+
+describe('route responses', () => {
+  it('delivers a response of exactly the message limit', async () => {
+    stub = await startStubGateway({ maxMessageBytes: 2048 });
+    const ws = await openSocket(`${stub.url}?token=alice`);
+    const answer = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+
+    ws.send('"big:2048"');
+
+    expect(await answer).toBe('x'.repeat(2048));
+    ws.close();
+    await closed(ws);
+  });
+
+  it('answers Internal server error instead of a response over the message limit', async () => {
+    stub = await startStubGateway({ maxMessageBytes: 2048 });
+    const ws = await openSocket(`${stub.url}?token=alice`);
+
+    ws.send('"big:2049"');
+
+    expect(await nextMessage(ws)).toEqual({
+      message: 'Internal server error',
+      connectionId: expect.any(String),
+      requestId: expect.any(String),
+    });
+    // The connection stays usable, as after any failed integration.
+    ws.send(JSON.stringify({ action: 'ping' }));
+    expect(await nextMessage(ws)).toMatchObject({ route: 'ping' });
+    ws.close();
+    await closed(ws);
+  });
+});
+
 describe('time limits', () => {
   it("closes an idle connection with 1001 'Going away'", async () => {
     stub = await startStubGateway({ idleTimeoutMs: 150 });

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorLogger } from '../log.js';
-import type { WebSocketGateway } from './websocket-gateway.js';
+import { parseRequestUrl, type WebSocketGateway } from './websocket-gateway.js';
 
 const CONNECTIONS_SEGMENT = '@connections';
 
@@ -84,6 +84,19 @@ export function parseConnectionsPath(pathname: string, stage: string): string | 
   }
 }
 
+/** Whether a path is the management API's but its id segment is not valid percent-encoding. */
+function hasUndecodableId(pathname: string, stage: string): boolean {
+  const prefix = `/${stage}/${CONNECTIONS_SEGMENT}/`;
+  const encoded = pathname.startsWith(prefix) ? pathname.slice(prefix.length) : '';
+  if (encoded === '' || encoded.includes('/')) return false;
+  try {
+    decodeURIComponent(encoded);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /**
  * Serves one `@connections` request. Returns `false` (and writes nothing) when the path is not the
  * management API's, so the caller can route it elsewhere.
@@ -96,10 +109,19 @@ export async function handleConnectionsRequest(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<boolean> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // An unparsable request target is not ours; the caller answers it (400).
+  const url = parseRequestUrl(req.url);
+  if (url === undefined) return false;
   const connectionId = parseConnectionsPath(url.pathname, gateway.stage);
-  if (connectionId === undefined) return false;
   const method = req.method ?? 'GET';
+  if (connectionId === undefined) {
+    // A management-API path whose id does not decode (a stray `%`) is a malformed request, not a 404.
+    if (!hasUndecodableId(url.pathname, gateway.stage)) return false;
+    req.resume();
+    sendError(res, 400);
+    logger.line('warn', method, `${url.pathname} undecodable connection id 400`);
+    return true;
+  }
   const user = gateway.userOf(connectionId);
   const log = (status: number, bytes?: number) => {
     const size = bytes === undefined ? '' : ` ${bytes}B`;

@@ -9,8 +9,13 @@
  * arrive: nothing waits for the previous message's invocation, so there is no ordering guarantee between
  * the invocations (clients that need order must carry it in their frames, as ours do with `seq`).
  *
- * Binary frames cannot be routed on a JSON field; they go to `$default` with a base64 body and
- * `isBase64Encoded: true`.
+ * Binary frames: the stack configures no binary media types, so, as API Gateway does then, a binary frame
+ * runs no route and closes the connection with 1003 (then `$disconnect` runs as for any close).
+ *
+ * Everything before authentication is reachable by anyone who can reach the port, so the upgrade path
+ * never lets client input throw out of it: header and query maps are built without writing through
+ * `Object.prototype` keys (`__proto__`, `constructor`, ...), a request line `new URL` cannot parse gets
+ * 400, and any other failure gets 500 and a destroyed socket instead of an unhandled error.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -133,7 +138,11 @@ export const GATEWAY_CLOSE = {
   messageTooBig: { code: 1009, reason: 'Message too big' },
   idle: { code: 1001, reason: 'Going away' },
   maxDuration: { code: 1001, reason: 'Going away' },
-  deleted: { code: 1000, reason: '' },
+  // The reason API Gateway reports to $disconnect after DeleteConnection (seen in AWS logs quoted in
+  // aws/chalice#2060).
+  deleted: { code: 1000, reason: 'Connection Closed Normally' },
+  // Docs: with no binary media types, a binary frame is rejected with 1003. They give no reason text.
+  binaryFrame: { code: 1003, reason: '' },
   shutdown: { code: 1001, reason: 'Going away' },
 } as const;
 
@@ -180,32 +189,60 @@ function writeHttpRefusal(socket: Duplex, status: number, body: string): void {
   setTimeout(() => socket.destroy(), 100).unref();
 }
 
-function headerMaps(req: IncomingMessage, sourceIp: string) {
-  const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i] as string;
-    const value = req.rawHeaders[i + 1] as string;
-    const existing = Object.keys(multiValueHeaders).find((k) => k.toLowerCase() === name.toLowerCase());
-    multiValueHeaders[existing ?? name] = [...(multiValueHeaders[existing ?? name] ?? []), value];
-  }
+/**
+ * Header maps of the event. Collected in a Map (keyed case-insensitively, keeping the first spelling) and
+ * turned into plain objects only at the end with `Object.fromEntries`, which defines own properties: a
+ * client header named `__proto__` or `constructor` becomes an ordinary key, as JSON parsing of the AWS
+ * event would make it, instead of reading or writing `Object.prototype`.
+ */
+export function headerMaps(rawHeaders: readonly string[], sourceIp: string, localPort: number) {
+  const byLowerName = new Map<string, { name: string; values: string[] }>();
+  const add = (name: string, value: string) => {
+    const entry = byLowerName.get(name.toLowerCase());
+    if (entry) entry.values.push(value);
+    else byLowerName.set(name.toLowerCase(), { name, values: [value] });
+  };
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) add(rawHeaders[i] as string, rawHeaders[i + 1] as string);
   // API Gateway adds these in front of the integration.
-  const port = req.socket.localPort ?? 0;
-  multiValueHeaders['X-Forwarded-For'] ??= [sourceIp];
-  multiValueHeaders['X-Forwarded-Port'] ??= [String(port)];
-  multiValueHeaders['X-Forwarded-Proto'] ??= ['http'];
-  multiValueHeaders['X-Amzn-Trace-Id'] ??= [
+  const addMissing = (name: string, value: string) => {
+    if (!byLowerName.has(name.toLowerCase())) add(name, value);
+  };
+  addMissing('X-Forwarded-For', sourceIp);
+  addMissing('X-Forwarded-Port', String(localPort));
+  addMissing('X-Forwarded-Proto', 'http');
+  addMissing(
+    'X-Amzn-Trace-Id',
     `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replaceAll('-', '').slice(0, 24)}`,
-  ];
-  const headers = Object.fromEntries(Object.entries(multiValueHeaders).map(([k, v]) => [k, v.join(',')]));
+  );
+  const entries = [...byLowerName.values()];
+  const multiValueHeaders: Record<string, string[]> = Object.fromEntries(entries.map((e) => [e.name, e.values]));
+  const headers: Record<string, string> = Object.fromEntries(entries.map((e) => [e.name, e.values.join(',')]));
   return { headers, multiValueHeaders };
 }
 
-function queryMaps(url: URL) {
-  const multi: Record<string, string[]> = {};
-  for (const [k, v] of url.searchParams) multi[k] = [...(multi[k] ?? []), v];
+/** Query maps of the event; a Map first for the same reason as {@link headerMaps}. */
+export function queryMaps(params: URLSearchParams) {
+  const byName = new Map<string, string[]>();
+  for (const [k, v] of params) {
+    const values = byName.get(k);
+    if (values) values.push(v);
+    else byName.set(k, [v]);
+  }
+  const multi: Record<string, string[]> = Object.fromEntries(byName);
   // API Gateway's single-value map keeps the last value of a repeated parameter.
-  const single = Object.fromEntries(Object.entries(multi).map(([k, v]) => [k, v[v.length - 1] as string]));
+  const single: Record<string, string> = Object.fromEntries(
+    [...byName].map(([k, v]) => [k, v[v.length - 1] as string]),
+  );
   return { single, multi };
+}
+
+/** Parses a request target, or `undefined` when it is not a valid URL (e.g. `http://[`): that is a 400. */
+export function parseRequestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -267,7 +304,31 @@ export class WebSocketGateway {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // A client that resets mid-handshake must not crash the emulator.
     socket.on('error', () => {});
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // This runs inside the HTTP server's 'upgrade' emit: anything thrown here would be an uncaught
+    // exception and end the process, for a request nobody has authenticated yet.
+    try {
+      this.startUpgrade(req, socket, head);
+    } catch (error) {
+      this.failUpgrade(socket, 'upgrade', error);
+    }
+  }
+
+  /** Answers 500 (our bug, as API Gateway's internal error) and makes sure the socket goes away. */
+  private failUpgrade(socket: Duplex, where: string, error: unknown): void {
+    this.logger.line('error', 'ERROR', `${where}: ${error instanceof Error ? error.stack : String(error)}`);
+    try {
+      writeHttpRefusal(socket, 500, errorBody('Internal server error'));
+    } catch {
+      socket.destroy();
+    }
+  }
+
+  private startUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = parseRequestUrl(req.url);
+    if (url === undefined) {
+      writeHttpRefusal(socket, 400, errorBody('Bad Request'));
+      return;
+    }
     if (!this.isGatewayPath(url.pathname)) {
       writeHttpRefusal(socket, 404, errorBody(`No WebSocket API here: connect to /${this.stage}`));
       return;
@@ -287,29 +348,32 @@ export class WebSocketGateway {
       return;
     }
     this.pendingUpgrades.add(socket);
-    this.track(this.runUpgrade(req, socket, head, url)).finally(() => this.pendingUpgrades.delete(socket));
+    this.track(this.runUpgrade(req, socket, head, url))
+      // runUpgrade answers its own failures; this catches what escapes it, so no rejection is ever unhandled.
+      .catch((error: unknown) => this.failUpgrade(socket, 'upgrade', error))
+      .finally(() => this.pendingUpgrades.delete(socket));
   }
 
   private async runUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const started = performance.now();
-    const connectedAt = this.clock();
-    const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-    const { headers, multiValueHeaders } = headerMaps(req, sourceIp);
-    const query = queryMaps(url);
-    const userAgent = req.headers['user-agent'];
-    const description: ConnectionDescription = {
-      connectionId: newGatewayId(),
-      connectedAt,
-      domainName: req.headers.host ?? 'localhost',
-      identity: userAgent === undefined ? { sourceIp } : { sourceIp, userAgent },
-      headers,
-      multiValueHeaders,
-      queryStringParameters: query.single,
-      multiValueQueryStringParameters: query.multi,
-    };
-    const id = description.connectionId;
+    const id = newGatewayId();
     let user = '-';
     try {
+      const connectedAt = this.clock();
+      const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+      const { headers, multiValueHeaders } = headerMaps(req.rawHeaders, sourceIp, req.socket.localPort ?? 0);
+      const query = queryMaps(url.searchParams);
+      const userAgent = req.headers['user-agent'];
+      const description: ConnectionDescription = {
+        connectionId: id,
+        connectedAt,
+        domainName: req.headers.host ?? 'localhost',
+        identity: userAgent === undefined ? { sourceIp } : { sourceIp, userAgent },
+        headers,
+        multiValueHeaders,
+        queryStringParameters: query.single,
+        multiValueQueryStringParameters: query.multi,
+      };
       const authorizer = await this.authorize(description);
       user = String(authorizer.username ?? authorizer.principalId);
       const connectResult = await this.invokeRoutes(buildConnectEvent(this.api, description, authorizer, this.clock()));
@@ -450,15 +514,20 @@ export class WebSocketGateway {
   private onMessage(connection: LiveConnection, data: Buffer, isBinary: boolean): void {
     // Frames that arrive after the gateway decided to close (e.g. the rest of an oversized frame) are dropped.
     if (connection.serverClose || connection.vanished) return;
+    const { connectionId: id } = connection.description;
+    if (isBinary) {
+      this.logger.line('warn', 'LIMIT', `${id} ${connection.user} binary frame (no binary media types): 1003`);
+      this.closeFromServer(connection, GATEWAY_CLOSE.binaryFrame);
+      return;
+    }
     connection.lastActiveAt = this.clock();
     connection.idleTimer?.refresh();
-    const body = isBinary ? data.toString('base64') : data.toString('utf8');
-    const routeKey = isBinary ? '$default' : selectRoute(body);
+    const body = data.toString('utf8');
     const event = buildMessageEvent(
       this.api,
       connection.description,
       connection.authorizer,
-      { routeKey, body, isBase64Encoded: isBinary },
+      { routeKey: selectRoute(body), body, isBase64Encoded: false },
       this.clock(),
     );
     this.track(this.runRoute(connection, event));
@@ -468,6 +537,8 @@ export class WebSocketGateway {
     const { routeKey, connectionId: id, requestId } = event.requestContext;
     const started = performance.now();
     let answer: string | undefined;
+    // What API Gateway sends the caller when the integration fails.
+    const internalError = () => JSON.stringify({ message: 'Internal server error', connectionId: id, requestId });
     try {
       const result = await this.invokeRoutes(event);
       this.logRoute(
@@ -479,11 +550,21 @@ export class WebSocketGateway {
         started,
       );
       if (TWO_WAY_ROUTES.has(routeKey) && typeof result.body === 'string') answer = result.body;
+      const bytes = answer === undefined ? 0 : Buffer.byteLength(answer);
+      if (bytes > this.limits.maxMessageBytes) {
+        // A route response is a message too, so the 128 KB payload limit applies; AWS does not document
+        // what happens over it. Best understanding: an integration failure, so never the oversized body.
+        this.logger.line(
+          'error',
+          'ERROR',
+          `${id} ${routeKey}: response of ${bytes} bytes > ${this.limits.maxMessageBytes}: Internal server error`,
+        );
+        answer = internalError();
+      }
     } catch (error) {
       this.logRoute('error', routeKey, id, connection.user, 'threw', started);
       this.logger.line('error', 'ERROR', `${id} ${routeKey}: ${error instanceof Error ? error.stack : String(error)}`);
-      // What API Gateway sends the caller when the integration fails.
-      answer = JSON.stringify({ message: 'Internal server error', connectionId: id, requestId });
+      answer = internalError();
     }
     if (answer !== undefined && this.connections.get(id) === connection) connection.ws.send(answer);
   }

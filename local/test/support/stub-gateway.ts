@@ -2,7 +2,7 @@
  * A gateway on a real HTTP port with stand-in Lambdas, to test the API Gateway mechanics (limits, status
  * codes, event shapes) apart from the real handlers. The stand-ins record every event they get.
  */
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import type { WsAuthorizerEvent, WsRouteEvent, WsRouteResult } from '@viba-realtime/lambdas/handlers/events';
 import {
   createDevIssuer,
@@ -28,7 +28,8 @@ export interface StubGateway {
 /**
  * The token decides the authorizer's answer: none -> throws Unauthorized (401); `deny` -> Deny (403);
  * `boom` -> throws another error (500); anything else -> Allow as that user. `?refuse=NNN` makes `$connect`
- * answer NNN. Messages are echoed as `{ route, body }`; a body of `"throw"` makes the route throw.
+ * answer NNN. Messages are echoed as `{ route, body }`; a body of `"throw"` makes the route throw, and
+ * `"big:N"` makes it answer a body of exactly N bytes.
  */
 export async function startStubGateway(limits: Partial<GatewayLimits> = {}): Promise<StubGateway> {
   const authorizerEvents: WsAuthorizerEvent[] = [];
@@ -64,6 +65,8 @@ export async function startStubGateway(limits: Partial<GatewayLimits> = {}): Pro
         return { statusCode: 200 };
       }
       if (event.body === '"throw"') throw new Error('route failed on purpose');
+      const big = /^"big:(\d+)"$/.exec(event.body ?? '');
+      if (big) return { statusCode: 200, body: 'x'.repeat(Number(big[1])) };
       return { statusCode: 200, body: JSON.stringify({ route: routeKey, body: event.body }) };
     },
   });
@@ -133,4 +136,33 @@ export function nextMessage(ws: WebSocket): Promise<unknown> {
 export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   if (ws.readyState === WebSocket.CLOSED) return Promise.reject(new Error('already closed'));
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+}
+
+/** The headers of a valid WebSocket upgrade request, for hand-written requests. */
+export const UPGRADE_HEADERS =
+  'Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+
+/**
+ * Sends `request` byte for byte on a raw TCP connection and resolves, once the server has closed the
+ * connection (or answered 101, which this client then drops), with the HTTP status it answered (`undefined` if it answered none) and everything it sent.
+ * For requests `ws` and `fetch` refuse to send.
+ */
+export function rawRequest(httpUrl: string, request: string): Promise<{ status: number | undefined; raw: string }> {
+  const { hostname, port } = new URL(httpUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      // An accepted upgrade stays open: leave it (without a close frame) once the 101 is in.
+      if (Buffer.concat(chunks).toString('latin1').startsWith('HTTP/1.1 101 ')) socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const status = /^HTTP\/1\.1 (\d{3}) /.exec(raw)?.[1];
+      resolve({ status: status === undefined ? undefined : Number(status), raw });
+    });
+  });
 }

@@ -1,0 +1,68 @@
+/**
+ * The text `npm start` prints once the emulator listens. Kept apart from the CLI (which runs on import)
+ * so the warning about a network-reachable dev issuer can be tested.
+ */
+import { isIP } from 'node:net';
+import type { Emulator } from './emulator.js';
+
+/**
+ * Whether a listen address only accepts connections from this machine: `localhost`, 127.0.0.0/8, `::1`
+ * and their IPv4-mapped form. Wildcards (`0.0.0.0`, `::`) and any other name or address are not.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
+  if (bare === 'localhost') return true;
+  const v4 = bare.startsWith('::ffff:') ? bare.slice('::ffff:'.length) : bare;
+  if (isIP(v4) === 4) return v4.startsWith('127.');
+  // URL canonicalises IPv6 (`0:0:0:0:0:0:0:1` -> `[::1]`), so one comparison covers every spelling.
+  return isIP(bare) === 6 && new URL(`http://[${bare}]/`).hostname === '[::1]';
+}
+
+/** The warning printed when `/dev/token` can be reached from other machines. */
+export function networkWarning(host: string): string {
+  return `
+  !!! WARNING: listening on ${host}, which is not a loopback address.
+  !!! Anyone who can reach this port can call /dev/token and mint valid tokens for ANY user
+  !!! (it is a development issuer with no sign-in). Use it only on a network you trust.
+`;
+}
+
+/** What the start banner reports about the running emulator. */
+export interface BannerOptions {
+  /** The address the emulator listens on (`--host`). */
+  host: string;
+  dataDir: string | undefined;
+  externalDb: boolean;
+}
+
+/** The start banner: every URL, a sample token, and the network warning when the host is not loopback. */
+export function banner(emulator: Emulator, options: BannerOptions): string {
+  const sample = emulator.issuer.mintPair({ sub: 'alice', username: 'alice' });
+  // With --token-use access an ID token would be refused; show the kind of token that connects.
+  const useAccess = !(emulator.env.VIBA_TOKEN_USE ?? 'id').split(',').includes('id');
+  const sampleName = useAccess ? 'access token' : 'ID token';
+  const sampleToken = useAccess ? sample.accessToken : sample.idToken;
+  const storage = options.externalDb ? 'external' : options.dataDir ? `data in ${options.dataDir}` : 'in memory';
+  const warning = isLoopbackHost(options.host) ? '' : networkWarning(options.host);
+  return `
+viba-realtime emulator is running (the real Lambda handlers behind an emulated API Gateway)
+${warning}
+  WebSocket      ${emulator.url}?token=<${useAccess ? 'accessToken' : 'idToken'}>
+  @connections   ${emulator.connectionsEndpoint}
+  DynamoDB       ${emulator.dynamodbEndpoint}  (table ${emulator.tableName}, ${storage})
+  JWKS           ${emulator.jwksUri}
+  Dev tokens     ${emulator.httpUrl}/dev/token?sub=alice&groups=admin&ttl=3600
+  Token uses     ${emulator.env.VIBA_TOKEN_USE}
+
+  Sample ${sampleName} for alice (valid 1 h):
+  ${sampleToken}
+
+Try it, in two more terminals:
+  npm run chat -- --user alice --room lobby
+  npm run chat -- --user bob --room lobby
+${warning}
+Ctrl+C stops the emulator.
+
+`;
+}
