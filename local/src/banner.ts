@@ -2,22 +2,10 @@
  * The text `npm start` prints once the emulator listens. Kept apart from the CLI (which runs on import)
  * so the warning about a network-reachable dev issuer can be tested.
  */
-import { isIP } from 'node:net';
 import type { Emulator } from './emulator.js';
+import { isLoopbackHost } from './loopback.js';
 
-/**
- * Whether a listen address only accepts connections from this machine: `localhost`, 127.0.0.0/8, `::1`
- * and their IPv4-mapped form. Wildcards (`0.0.0.0`, `::`) and any other name or address are not.
- */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase();
-  const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
-  if (bare === 'localhost') return true;
-  const v4 = bare.startsWith('::ffff:') ? bare.slice('::ffff:'.length) : bare;
-  if (isIP(v4) === 4) return v4.startsWith('127.');
-  // URL canonicalises IPv6 (`0:0:0:0:0:0:0:1` -> `[::1]`), so one comparison covers every spelling.
-  return isIP(bare) === 6 && new URL(`http://[${bare}]/`).hostname === '[::1]';
-}
+export { isLoopbackHost } from './loopback.js';
 
 /** The warning printed when `/dev/token` can be reached from other machines. */
 export function networkWarning(host: string): string {

@@ -138,6 +138,16 @@ function parseTokenUse(value: string): TokenUse[] {
   return uses;
 }
 
+/** The gateway answered the upgrade with an HTTP error. */
+class RefusedError extends UsageError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 async function fetchTokens(httpUrl: string, query: URLSearchParams): Promise<{ idToken: string; accessToken: string }> {
   const url = `${httpUrl.replace(/\/+$/, '')}/dev/token?${query}`;
   let response: Response;
@@ -221,19 +231,23 @@ async function runChat(args: string[]): Promise<void> {
   const user = values.user;
   const room = values.room;
   const httpUrl = (values.url ?? defaultHttpUrl()).replace(/\/+$/, '');
-  const { idToken } = await fetchTokens(httpUrl, new URLSearchParams({ sub: user }));
-  const wsUrl = `${httpUrl.replace(/^http/, 'ws')}/${LOCAL_STAGE}?token=${encodeURIComponent(idToken)}`;
-
-  const ws = new WebSocket(wsUrl);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) =>
-      reject(new UsageError(`The emulator refused the connection: HTTP ${res.statusCode}`)),
-    );
-    ws.once('error', (error) =>
-      reject(new UsageError(`Could not connect to ${wsUrl.split('?')[0]}: ${error.message}`)),
-    );
+  const tokens = await fetchTokens(httpUrl, new URLSearchParams({ sub: user }));
+  const gateway = `${httpUrl.replace(/^http/, 'ws')}/${LOCAL_STAGE}`;
+  const open = (token: string) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const socket = new WebSocket(`${gateway}?token=${encodeURIComponent(token)}`);
+      socket.once('open', () => resolve(socket));
+      socket.once('unexpected-response', (_req, res) =>
+        reject(new RefusedError(`The emulator refused the connection: HTTP ${res.statusCode}`, res.statusCode ?? 0)),
+      );
+      socket.once('error', (error) => reject(new UsageError(`Could not connect to ${gateway}: ${error.message}`)));
+    });
+  // An emulator started with --token-use access refuses ID tokens with 403: then try the access token.
+  const ws = await open(tokens.idToken).catch((error: unknown) => {
+    if (error instanceof RefusedError && error.status === 403) return open(tokens.accessToken);
+    throw error;
   });
+  const wsUrl = gateway;
   process.stdout.write(`connected to ${wsUrl.split('?')[0]} as ${user}\n`);
 
   let counter = 0;

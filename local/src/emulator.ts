@@ -17,6 +17,7 @@ import { WebSocketGateway } from './gateway/websocket-gateway.js';
 import { createLocalHttpServer, jwksPath } from './http-server.js';
 import { createDevIssuer, type DevIssuer } from './identity/dev-issuer.js';
 import { createEmulatorLogger, type LogLevel } from './log.js';
+import { isLoopbackUrl } from './loopback.js';
 import { type Clock, systemClock } from './time.js';
 
 /** Options of {@link startEmulator}. Every field is optional. */
@@ -222,8 +223,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       [ENV.jwksUri]: jwksUri,
       [ENV.logLevel]: handlerLogLevel(o.logLevel),
       AWS_REGION: o.region,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      // Dummy credentials for the emulator's own services; a real table (a non-loopback endpoint) needs the
+      // user's, which the SDK's default chain finds when none are given here.
+      ...(isLoopbackUrl(dynamodbEndpoint) ? { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } : {}),
     });
     authorizer = createWsAuthorizerHandler(env, { clock });
     routes = createWsRoutesHandler(env, { clock });

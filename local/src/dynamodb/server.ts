@@ -9,6 +9,7 @@ import { type AttributeValue, DeleteItemCommand, DynamoDBClient, ScanCommand } f
 import { type Clock, ensureTable, systemClock } from '@viba-realtime/lambdas';
 import { TABLE } from '@viba-realtime/protocol';
 import dynalite from 'dynalite';
+import { isLoopbackUrl } from '../loopback.js';
 
 /** Region and dummy credentials for local endpoints: the SDK signs every request, emulators ignore it. */
 export const LOCAL_REGION = 'us-east-1';
@@ -129,7 +130,7 @@ export async function connectDynamoDb(
     credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   } = {},
 ): Promise<void> {
-  const local = isLoopback(endpoint);
+  const local = isLoopbackUrl(endpoint);
   const region = options.region ?? (local ? LOCAL_REGION : undefined);
   const credentials = options.credentials ?? (local ? LOCAL_CREDENTIALS : undefined);
   const client = new DynamoDBClient({
@@ -142,11 +143,6 @@ export async function connectDynamoDb(
   } finally {
     client.destroy();
   }
-}
-
-function isLoopback(endpoint: string): boolean {
-  const { hostname } = new URL(endpoint);
-  return hostname === 'localhost' || hostname === '[::1]' || hostname.startsWith('127.');
 }
 
 /** One TTL pass: scans for expired items and deletes each one that is still expired. */
