@@ -138,6 +138,21 @@ describe('rooms', () => {
     });
   });
 
+  it('announces presence per user, not per connection', async () => {
+    const [phone, laptop, watcher] = await Promise.all([connectAs('cleo'), connectAs('cleo'), connectAs('dan')]);
+    await joined(watcher, 'devices');
+    await joined(phone, 'devices');
+    await joined(laptop, 'devices');
+    await phone.request({ action: 'leave', room: 'devices' });
+    // A barrier: the next presence-or-chat frame dan sees tells whether anything came in between.
+    await laptop.request({ action: 'send', room: 'devices', body: { text: 'still here' } });
+    const isPresenceOrChat = (f: ServerFrame) => f.type === 'presence' || f.type === 'chat';
+    expect(await watcher.next(isPresenceOrChat)).toMatchObject({ type: 'presence', user: 'cleo', state: 'joined' });
+    expect(await watcher.next(isPresenceOrChat)).toMatchObject({ type: 'chat', body: { text: 'still here' } });
+    await laptop.request({ action: 'leave', room: 'devices' });
+    expect(await watcher.next(isPresenceOrChat)).toMatchObject({ type: 'presence', user: 'cleo', state: 'left' });
+  });
+
   it('refuses a non-member of a private room', async () => {
     const [owner, stranger] = await Promise.all([connectAs('olga'), connectAs('sam')]);
     expect(await joined(owner, 'secret', 'private')).toMatchObject({ visibility: 'private' });

@@ -6,6 +6,7 @@
 import { LIMITS, type PresenceFrame, type ServerFrame } from '@viba-realtime/protocol';
 import { mapWithConcurrency } from './concurrency.js';
 import type { CoreDeps } from './deps.js';
+import type { SubscriptionRecord } from './ports.js';
 
 export interface FanOutResult {
   /** Connections the frame was handed to. */
@@ -23,7 +24,20 @@ export async function fanOutToRoom(
   options: { exclude?: string } = {},
 ): Promise<FanOutResult> {
   const subscriptions = await deps.store.listRoomSubscriptions(room);
-  const targets = subscriptions.filter((s) => s.connectionId !== options.exclude);
+  return deliver(
+    deps,
+    room,
+    frame,
+    subscriptions.filter((s) => s.connectionId !== options.exclude),
+  );
+}
+
+async function deliver(
+  deps: CoreDeps,
+  room: string,
+  frame: ServerFrame,
+  targets: readonly SubscriptionRecord[],
+): Promise<FanOutResult> {
   const result: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
   const outcomes = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, async (target) => {
     const outcome = await deps.delivery.post(target.connectionId, frame);
@@ -43,14 +57,20 @@ export async function fanOutToRoom(
   return result;
 }
 
-/** Tells a room's other connections that `user` joined or left. */
-export function announcePresence(
+/**
+ * Tells a room's other connections that `user` joined or left. Presence is per user, not per connection:
+ * call it after the connection's own subscription was added or removed, and nothing is announced while
+ * another connection of the same user is (still, or already) in the room.
+ */
+export async function announcePresence(
   deps: CoreDeps,
   room: string,
   user: string,
   state: PresenceFrame['state'],
-  excludeConnection: string,
+  connectionId: string,
 ): Promise<FanOutResult> {
+  const others = (await deps.store.listRoomSubscriptions(room)).filter((s) => s.connectionId !== connectionId);
+  if (others.some((s) => s.sub === user)) return { delivered: 0, gone: 0, failed: 0 };
   const frame: PresenceFrame = { type: 'presence', room, user, state, ts: deps.clock() };
-  return fanOutToRoom(deps, room, frame, { exclude: excludeConnection });
+  return deliver(deps, room, frame, others);
 }
