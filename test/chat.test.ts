@@ -142,6 +142,7 @@ describe('rooms', () => {
     const [phone, laptop, watcher] = await Promise.all([connectAs('cleo'), connectAs('cleo'), connectAs('dan')]);
     await joined(watcher, 'devices');
     await joined(phone, 'devices');
+    now += 1; // the laptop joins a moment later (same-millisecond joins are ordered by connection id)
     await joined(laptop, 'devices');
     await phone.request({ action: 'leave', room: 'devices' });
     // A barrier: the next presence-or-chat frame dan sees tells whether anything came in between.
@@ -309,6 +310,8 @@ describe('rooms', () => {
     });
     expect(await store().getConnection(ghostId)).toBeUndefined();
     expect((await store().listRoomSubscriptions('ghosts')).map((s) => s.connectionId)).not.toContain(ghostId);
+    // API Gateway's $disconnect never came for it, so the cleanup tells the room instead.
+    expect(await sender.next((f) => f.type === 'presence' && f.state === 'left')).toMatchObject({ user: 'leo' });
   });
 
   it('retries a post that API Gateway throttles or fails', async () => {

@@ -109,13 +109,32 @@ describe('send survives a crash or stall at each step', () => {
     expect(delivery.posts.filter((p) => p.frame.type === 'chat')).toHaveLength(1);
   });
 
-  it.each(['putMessage', 'markStored'] as const)('a crash at %s is finished by the retry, once', async (step) => {
+  it('a crash before the message is stored is finished by the retry under a fresh seq', async () => {
     const { store, deps, caller, frame, room } = await setup();
-    const crashing = withFault(store, step, () => async () => {
-      throw new Crash(`crash at ${step}`);
+    const crashing = withFault(store, 'putMessage', () => async () => {
+      throw new Crash('crash at putMessage');
     });
     await expect(send(deps(crashing), caller, frame)).rejects.toBeInstanceOf(Crash);
-    // Before the claim is stale, a retry waits and then answers conflict rather than storing a second copy.
+    // Meanwhile someone else's message takes seq 2, and clients read past the gap at 1.
+    await send(deps(store), { ...caller, sub: 'bob' }, { ...frame, id: 'other' });
+    now += LIMITS.dedupeClaimStaleMs + 1;
+
+    const retry = await send(deps(store), caller, frame);
+    // Not seq 1: a client that resumed after seq 2 would never see it there.
+    expect(retry).toMatchObject({ type: 'ack', seq: 3 });
+    const again = await send(deps(store), caller, frame);
+    expect(again).toMatchObject({ duplicate: true, seq: 3, id: retry.id });
+    const history = await store.listMessages(room, { after: 2, limit: 10 });
+    expect(history.messages.map((m) => [m.seq, m.id, m.body])).toEqual([[3, retry.id, { text: 'once' }]]);
+    expect((await store.listMessages(room, { limit: 10 })).messages.map((m) => m.seq)).toEqual([2, 3]);
+  });
+
+  it('a crash after the message is stored is finished by the retry with the stored message', async () => {
+    const { store, deps, caller, frame, room } = await setup();
+    const crashing = withFault(store, 'markStored', () => async () => {
+      throw new Crash('crash at markStored');
+    });
+    await expect(send(deps(crashing), caller, frame)).rejects.toBeInstanceOf(Crash);
     now += LIMITS.dedupeClaimStaleMs + 1;
 
     const retry = await send(deps(store), caller, frame);
@@ -124,6 +143,32 @@ describe('send survives a crash or stall at each step', () => {
     expect(again).toMatchObject({ duplicate: true, seq: 1, id: retry.id });
     const history = await store.listMessages(room, { limit: 10 });
     expect(history.messages.map((m) => [m.seq, m.id, m.body])).toEqual([[1, retry.id, { text: 'once' }]]);
+  });
+
+  it('a stalled original that wakes after its seq was abandoned cannot fill it', async () => {
+    const { store, deps, caller, frame, room } = await setup();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let stalled!: () => void;
+    const reachedPut = new Promise<void>((resolve) => {
+      stalled = resolve;
+    });
+    const stalling = withFault(store, 'putMessage', (original) => async (m) => {
+      stalled();
+      await gate;
+      return original(m);
+    });
+    const original = send(deps(stalling), caller, frame);
+    await reachedPut;
+    now += LIMITS.dedupeClaimStaleMs + 1;
+    const retry = await send(deps(store), caller, frame);
+    expect(retry).toMatchObject({ type: 'ack', seq: 2 });
+    release();
+    await expect(original).rejects.toThrow();
+    const history = await store.listMessages(room, { limit: 10 });
+    expect(history.messages.map((m) => [m.seq, m.id])).toEqual([[2, retry.id]]);
   });
 
   it('a crash between taking a seq and reserving it leaves a gap, not a duplicate', async () => {

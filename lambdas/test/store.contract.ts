@@ -274,6 +274,33 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
       expect(await store.takeOverClaim('r', 'alice', 'c1', late, 'late', now + 10 ** 9)).toBe(false);
     });
 
+    it('takeOverClaim fails once the holder reserved a seq since it was seen', async () => {
+      const { store } = await freshStore();
+      await store.claimDedupe('r', 'alice', 'c1', 'first', T0);
+      const seen = { messageId: 'first', claimedAt: T0 };
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'first', { seq: 4, ts: T0 })).toBe(true);
+      const now = T0 + LIMITS.dedupeClaimStaleMs + 5;
+      expect(await store.takeOverClaim('r', 'alice', 'c1', seen, 'second', now)).toBe(false);
+      expect(await store.takeOverClaim('r', 'alice', 'c1', { ...seen, seq: 4, ts: T0 }, 'first', now)).toBe(true);
+      // The new holder may move the reservation to a fresh seq, once, and only from the seq it saw.
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'first', { seq: 9, ts: now }, 5)).toBe(false);
+      expect(await store.reserveSeq('r', 'alice', 'c1', 'first', { seq: 9, ts: now }, 4)).toBe(true);
+      const claim = await store.claimDedupe('r', 'alice', 'c1', 'x', now);
+      expect(claim.claimed ? undefined : claim.existing).toMatchObject({ seq: 9, ts: now });
+    });
+
+    it('abandonSeq returns a stored message, or closes the seq for good', async () => {
+      const { store } = await freshStore({ clock: () => T0 });
+      await store.putMessage(message('r', 1));
+      expect(await store.abandonSeq('r', 1)).toEqual(message('r', 1));
+      expect(await store.abandonSeq('r', 2)).toBeUndefined();
+      expect(await store.abandonSeq('r', 2)).toBeUndefined();
+      await expect(store.putMessage(message('r', 2))).rejects.toMatchObject({ code: 'message_exists' });
+      await store.putMessage(message('r', 3));
+      expect((await store.listMessages('r', { limit: 10 })).messages.map((m) => m.seq)).toEqual([1, 3]);
+      expect((await store.listMessages('r', { after: 1, limit: 1 })).messages.map((m) => m.seq)).toEqual([3]);
+    });
+
     it('reserveSeq and markStored without a claim create nothing', async () => {
       const { store } = await freshStore();
       expect(await store.reserveSeq('r', 'alice', 'never-claimed', 'm', { seq: 1, ts: T0 })).toBe(false);

@@ -5,8 +5,6 @@
 import type { Emulator } from './emulator.js';
 import { isLoopbackHost } from './loopback.js';
 
-export { isLoopbackHost } from './loopback.js';
-
 /** The warning printed when `/dev/token` can be reached from other machines. */
 export function networkWarning(host: string): string {
   return `

@@ -14,4 +14,5 @@ export * from './http-server.js';
 export * from './identity/dev-issuer.js';
 export * from './identity/dev-token-query.js';
 export * from './log.js';
+export * from './loopback.js';
 export * from './time.js';

@@ -11,8 +11,11 @@ export function isLoopbackHost(host: string): boolean {
   if (bare === 'localhost') return true;
   const v4 = bare.startsWith('::ffff:') ? bare.slice('::ffff:'.length) : bare;
   if (isIP(v4) === 4) return v4.startsWith('127.');
-  // URL canonicalises IPv6 (`0:0:0:0:0:0:0:1` -> `[::1]`), so one comparison covers every spelling.
-  return isIP(bare) === 6 && new URL(`http://[${bare}]/`).hostname === '[::1]';
+  if (isIP(bare) !== 6) return false;
+  // URL canonicalises IPv6 (`0:0:0:0:0:0:0:1` -> `[::1]`; `::ffff:127.0.0.1` -> `[::ffff:7f00:1]`, where
+  // 127.0.0.0/8 is every `7fXX:XXXX`), so these comparisons cover every spelling.
+  const canonical = new URL(`http://[${bare}]/`).hostname;
+  return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
 }
 
 /** Whether a URL points at this machine (see {@link isLoopbackHost}). */

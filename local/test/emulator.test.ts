@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { banner, type Emulator, isLoopbackHost, startEmulator } from '@viba-realtime/local';
+import { banner, type Emulator, isLoopbackHost, isLoopbackUrl, startEmulator } from '@viba-realtime/local';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, nextMessage, openSocket, refusalStatus } from './support/stub-gateway.js';
@@ -195,6 +195,8 @@ describe('start banner', () => {
     ['[::1]', true],
     ['0:0:0:0:0:0:0:1', true],
     ['::ffff:127.0.0.1', true],
+    ['[::ffff:7f00:1]', true],
+    ['[::ffff:a00:1]', false],
     ['0.0.0.0', false],
     ['::', false],
     ['192.168.1.10', false],
@@ -202,6 +204,11 @@ describe('start banner', () => {
     ['my-laptop.local', false],
   ])('treats %s as loopback: %s', (host, loopback) => {
     expect(isLoopbackHost(host)).toBe(loopback);
+  });
+
+  it('recognises a loopback URL in the form URL gives it', () => {
+    expect(isLoopbackUrl('http://[::ffff:127.0.0.1]:8000')).toBe(true);
+    expect(isLoopbackUrl('https://dynamodb.us-east-1.amazonaws.com')).toBe(false);
   });
 
   it('warns that anyone can mint tokens when the host is not loopback, and only then', () => {

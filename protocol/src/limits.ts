@@ -26,8 +26,9 @@ export const LIMITS = {
   /** How long a client message id is remembered for de-duplication, in seconds: 24 hours. */
   dedupeWindowSeconds: 24 * 3600,
   /** A de-duplication claim whose message is not stored after this long is taken over by a retry (ms).
-   * Longer than API Gateway's 29 s integration timeout, so the request that made the claim is surely over. */
-  dedupeClaimStaleMs: 30_000,
+   * Twice API Gateway's 29 s integration timeout, so the request that made the claim is surely over even
+   * with clock skew between Lambda instances. */
+  dedupeClaimStaleMs: 60_000,
   /** Rooms one connection may have joined at once. */
   maxRoomsPerConnection: 100,
   /** Parallel `@connections` posts per fan-out. */

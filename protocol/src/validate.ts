@@ -50,24 +50,32 @@ export function assertClientId(id: unknown): asserts id is string {
   }
 }
 
-/** Nesting depth of a JSON value, counted without recursion so a hostile value cannot overflow the stack. */
-function depthOf(value: unknown): number {
+/** Nesting depth of a JSON value, and whether it holds a number JSON cannot represent (`1e400` parses to
+ * Infinity and would be stored as null). Walked without recursion so a hostile value cannot overflow the
+ * stack. */
+function inspect(value: unknown): { depth: number; nonFinite: boolean } {
   let deepest = 0;
+  let nonFinite = false;
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop() as [unknown, number];
+    if (typeof current === 'number' && !Number.isFinite(current)) nonFinite = true;
     if (typeof current !== 'object' || current === null) continue;
     deepest = Math.max(deepest, depth);
     for (const child of Object.values(current)) stack.push([child, depth + 1]);
   }
-  return deepest;
+  return { depth: deepest, nonFinite };
 }
 
 /** Throws `bad_request` or `body_too_large` unless `body` is a JSON object within the size and depth limits. */
 export function assertBody(body: unknown, limit: number = LIMITS.maxBodyBytes): asserts body is JsonObject {
   if (!isJsonObject(body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
   // Depth first: JSON.stringify of a very deep value throws a RangeError instead of answering.
-  const depth = depthOf(body);
+  const { depth, nonFinite } = inspect(body);
+  if (nonFinite)
+    throw new ValidationError('bad_request', 'The body holds a number too large for JSON.', {
+      details: { field: 'body' },
+    });
   if (depth > LIMITS.maxBodyDepth) {
     throw new ValidationError(
       'bad_request',

@@ -68,6 +68,7 @@ describe('parseClientFrame', () => {
     [`{"action":"history","room":"r","body":{"limit":${LIMITS.historyPageMax + 1}}}`, 'bad_request'],
     ['{"action":"history","room":"r","body":{"after":1,"before":5}}', 'bad_request'],
     ['{"action":"history","room":"r","body":{"after":1.5}}', 'bad_request'],
+    ['{"action":"send","room":"r","id":"c1","body":{"n":1e400}}', 'bad_request'],
   ])('refuses %s with %s', (raw, code) => {
     expect(codeOf(raw)).toBe(code);
   });

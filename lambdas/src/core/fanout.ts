@@ -41,7 +41,11 @@ async function deliver(
   const result: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
   const outcomes = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, async (target) => {
     const outcome = await deps.delivery.post(target.connectionId, frame);
-    if (outcome === 'gone') await deps.store.deleteConnection(target.connectionId);
+    if (outcome === 'gone') {
+      // The client vanished without $disconnect (API Gateway runs it best-effort): clean up as it would.
+      const rooms = await deps.store.deleteConnection(target.connectionId);
+      for (const other of rooms) await announcePresence(deps, other, target.sub, 'left', target.connectionId);
+    }
     return outcome;
   });
   outcomes.forEach((outcome, i) => {
@@ -59,8 +63,11 @@ async function deliver(
 
 /**
  * Tells a room's other connections that `user` joined or left. Presence is per user, not per connection:
- * call it after the connection's own subscription was added or removed, and nothing is announced while
- * another connection of the same user is (still, or already) in the room.
+ * call it after the connection's own subscription was added or removed.
+ * - `joined` is announced by the user's earliest subscription in the room (by time, then connection id),
+ *   so of two connections joining at once exactly one announces, and a later one stays quiet;
+ * - `left` is announced when no subscription of the user remains. Two last connections leaving at once
+ *   may both announce it; a repeated presence state is harmless to clients.
  */
 export async function announcePresence(
   deps: CoreDeps,
@@ -69,8 +76,25 @@ export async function announcePresence(
   state: PresenceFrame['state'],
   connectionId: string,
 ): Promise<FanOutResult> {
-  const others = (await deps.store.listRoomSubscriptions(room)).filter((s) => s.connectionId !== connectionId);
-  if (others.some((s) => s.sub === user)) return { delivered: 0, gone: 0, failed: 0 };
+  const subscriptions = await deps.store.listRoomSubscriptions(room);
+  const mine = subscriptions.filter((s) => s.sub === user);
+  const first = mine.reduce<SubscriptionRecord | undefined>(
+    (a, b) => (a === undefined || earlier(b, a) ? b : a),
+    undefined,
+  );
+  const announce = state === 'joined' ? first?.connectionId === connectionId : mine.length === 0;
+  if (!announce) return { delivered: 0, gone: 0, failed: 0 };
   const frame: PresenceFrame = { type: 'presence', room, user, state, ts: deps.clock() };
-  return deliver(deps, room, frame, others);
+  return deliver(
+    deps,
+    room,
+    frame,
+    subscriptions.filter((s) => s.connectionId !== connectionId),
+  );
+}
+
+function earlier(a: SubscriptionRecord, b: SubscriptionRecord): boolean {
+  const at = a.subscribedAt ?? 0;
+  const bt = b.subscribedAt ?? 0;
+  return at !== bt ? at < bt : a.connectionId < b.connectionId;
 }

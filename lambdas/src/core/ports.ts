@@ -40,6 +40,8 @@ export interface SubscriptionRecord {
   room: string;
   connectionId: string;
   sub: string;
+  /** Epoch ms; orders a user's connections in a room for presence. */
+  subscribedAt?: number;
 }
 
 export interface StoredMessage {
@@ -123,23 +125,27 @@ export interface Store {
     messageId: string,
     now: number,
   ): Promise<boolean>;
-  /** Reserves `seq`/`ts` on the claim if `messageId` still holds it and nothing is reserved yet; false if
-   * the claim was lost. */
+  /** Reserves `seq`/`ts` on the claim if `messageId` still holds it and nothing is reserved yet (or, with
+   * `replacing`, the reserved seq is still that one); false if the claim was lost. */
   reserveSeq(
     room: string,
     sub: string,
     clientId: string,
     messageId: string,
     result: { seq: number; ts: number },
+    replacing?: number,
   ): Promise<boolean>;
-  /** Marks the claim's message stored, if `messageId` still holds the claim. */
-  markStored(room: string, sub: string, clientId: string, messageId: string): Promise<void>;
+  /** Marks the claim's message stored, if `messageId` still holds the claim (false otherwise). */
+  markStored(room: string, sub: string, clientId: string, messageId: string): Promise<boolean>;
 
   /** Atomically increments the room's counter and returns the new seq (1, 2, 3, ...). */
   nextSeq(room: string): Promise<number>;
   /** Stores a message. Idempotent for the same message id at the same seq; rejects if another message
    * already holds that seq. */
   putMessage(message: StoredMessage): Promise<void>;
+  /** Closes a seq for good: returns the message if one is already stored there, otherwise writes a
+   * tombstone (skipped by listMessages) so that no late write can fill it, and returns undefined. */
+  abandonSeq(room: string, seq: number): Promise<StoredMessage | undefined>;
   /** A page of messages: `after` pages forward from a seq (exclusive), `before` backward (exclusive);
    * neither gives the newest. Always returned in ascending seq order. */
   listMessages(room: string, query: { after?: number; before?: number; limit: number }): Promise<MessagePage>;

@@ -53,7 +53,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
 
   if (!already) {
     await store.subscribe(
-      { room: frame.room, connectionId: caller.connectionId, sub: caller.sub },
+      { room: frame.room, connectionId: caller.connectionId, sub: caller.sub, subscribedAt: deps.clock() },
       connectionExpiresAt(caller.connectedAt),
     );
     await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);

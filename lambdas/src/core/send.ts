@@ -64,28 +64,41 @@ export async function send(deps: CoreDeps, caller: Caller, frame: SendFrame): Pr
 
   const held = await holdClaim(deps, caller, frame);
   if ('duplicate' in held) return held.duplicate;
-  let seq = held.seq;
-  let ts = held.ts;
-  if (seq === undefined || ts === undefined) {
-    seq = await store.nextSeq(frame.room);
-    ts = clock();
-    if (!(await store.reserveSeq(frame.room, caller.sub, frame.id, held.messageId, { seq, ts }))) {
+
+  let message: StoredMessage | undefined;
+  if (held.seq !== undefined) {
+    // Taken over with a seq reserved but never marked stored: the message is either already there, or
+    // its seq is abandoned for good. Storing it there now would put it behind later seqs that clients
+    // have already read past, so it gets a fresh seq instead.
+    message = await store.abandonSeq(frame.room, held.seq);
+    if (message !== undefined && message.id !== held.messageId) {
+      throw new Error(`Seq ${held.seq} of room "${frame.room}" holds message ${message.id}, not ${held.messageId}.`);
+    }
+  }
+  if (message === undefined) {
+    const seq = await store.nextSeq(frame.room);
+    const ts = clock();
+    if (!(await store.reserveSeq(frame.room, caller.sub, frame.id, held.messageId, { seq, ts }, held.seq))) {
       // A retry took the claim over meanwhile; it stores the message. This seq stays a gap.
       throw new ConflictError(`Message "${frame.id}" was taken over by a retry.`);
     }
+    message = {
+      id: held.messageId,
+      room: frame.room,
+      // The sender is whoever the token says, never a field of the frame.
+      from: caller.sub,
+      seq,
+      ts,
+      body: frame.body,
+      ref: frame.id,
+    };
+    await store.putMessage(message);
   }
-  const message: StoredMessage = {
-    id: held.messageId,
-    room: frame.room,
-    // The sender is whoever the token says, never a field of the frame.
-    from: caller.sub,
-    seq,
-    ts,
-    body: frame.body,
-    ref: frame.id,
-  };
-  await store.putMessage(message);
-  await store.markStored(frame.room, caller.sub, frame.id, held.messageId);
+  if (!(await store.markStored(frame.room, caller.sub, frame.id, held.messageId))) {
+    // Only a takeover between our put and this mark gets here; the message is stored once either way.
+    deps.log.warn('claim changed hands after the message was stored', { room: frame.room, clientId: frame.id });
+  }
+  const { seq, ts } = message;
 
   const result = await fanOutToRoom(deps, frame.room, toChatFrame(message), { exclude: caller.connectionId });
   deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
@@ -106,14 +119,15 @@ async function holdClaim(deps: CoreDeps, caller: Caller, frame: SendFrame): Prom
     if (isStored(existing)) return { duplicate: duplicateAck(frame, existing) };
     const now = clock();
     if (existing.claimedAt < now - LIMITS.dedupeClaimStaleMs) {
-      // A reserved seq keeps its message id, so the message stored under it is the same one.
+      // A reserved seq keeps its message id, so a message found stored under it is recognised as this one.
       const messageId = existing.seq === undefined ? mine : existing.messageId;
       if (await store.takeOverClaim(frame.room, caller.sub, frame.id, existing, messageId, now)) {
         return { messageId, ...(existing.seq === undefined ? {} : { seq: existing.seq, ts: existing.ts }) };
       }
-      continue; // Another retry took it over first: look again.
+      // Another retry took it over first: look again, after a pause like any other wait.
+    } else if (poll >= IN_FLIGHT_POLLS) {
+      throw new ConflictError(`Message "${frame.id}" is still being processed.`);
     }
-    if (poll >= IN_FLIGHT_POLLS) throw new ConflictError(`Message "${frame.id}" is still being processed.`);
     await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_POLL_MS));
   }
 }

@@ -210,6 +210,7 @@ export class DynamoDbStore implements Store {
       room: subscription.room,
       connectionId: subscription.connectionId,
       sub: subscription.sub,
+      subscribedAt: subscription.subscribedAt,
       [TTL]: expiresAt,
     });
   }
@@ -242,7 +243,12 @@ export class DynamoDbStore implements Store {
     });
     return items
       .filter((item) => this.isLive(item))
-      .map((item) => ({ room: str(item, 'room'), connectionId: str(item, 'connectionId'), sub: str(item, 'sub') }));
+      .map((item) => ({
+        room: str(item, 'room'),
+        connectionId: str(item, 'connectionId'),
+        sub: str(item, 'sub'),
+        ...(typeof item.subscribedAt === 'number' ? { subscribedAt: item.subscribedAt } : {}),
+      }));
   }
 
   // ---- de-duplication ----
@@ -294,15 +300,19 @@ export class DynamoDbStore implements Store {
     return this.conditionalUpdate({
       Key: keys.dedupe(room, sub, clientId),
       UpdateExpression: 'SET messageId = :messageId, claimedAt = :now, #ttl = :ttl',
-      // Of several retries that find the same stale claim, exactly one still sees it unchanged.
-      ConditionExpression: 'messageId = :seenId AND claimedAt = :seenAt AND attribute_not_exists(#stored)',
-      ExpressionAttributeNames: { '#ttl': TTL, '#stored': 'stored' },
+      // Of several retries that find the same stale claim, exactly one still sees it unchanged — including
+      // its seq: a holder that reserved one since it was seen has made progress and is not taken over.
+      ConditionExpression: `messageId = :seenId AND claimedAt = :seenAt AND attribute_not_exists(#stored) AND ${
+        seen.seq === undefined ? 'attribute_not_exists(#seq)' : '#seq = :seenSeq'
+      }`,
+      ExpressionAttributeNames: { '#ttl': TTL, '#stored': 'stored', '#seq': 'seq' },
       ExpressionAttributeValues: {
         ':messageId': messageId,
         ':now': now,
         ':ttl': Math.floor(now / 1000) + LIMITS.dedupeWindowSeconds,
         ':seenId': seen.messageId,
         ':seenAt': seen.claimedAt,
+        ...(seen.seq === undefined ? {} : { ':seenSeq': seen.seq }),
       },
     });
   }
@@ -313,20 +323,27 @@ export class DynamoDbStore implements Store {
     clientId: string,
     messageId: string,
     result: { seq: number; ts: number },
+    replacing?: number,
   ): Promise<boolean> {
     return this.conditionalUpdate({
       Key: keys.dedupe(room, sub, clientId),
       UpdateExpression: 'SET #seq = :seq, #ts = :ts',
-      // Only the current holder, once: a request that lost its claim to a takeover must not reserve.
-      ConditionExpression: 'messageId = :messageId AND attribute_not_exists(#seq)',
+      // Only the current holder, once (or once more, in place of an abandoned seq): a request that lost its
+      // claim to a takeover must not reserve.
+      ConditionExpression: `messageId = :messageId AND ${replacing === undefined ? 'attribute_not_exists(#seq)' : '#seq = :old'}`,
       ExpressionAttributeNames: { '#seq': 'seq', '#ts': 'ts' },
-      ExpressionAttributeValues: { ':seq': result.seq, ':ts': result.ts, ':messageId': messageId },
+      ExpressionAttributeValues: {
+        ':seq': result.seq,
+        ':ts': result.ts,
+        ':messageId': messageId,
+        ...(replacing === undefined ? {} : { ':old': replacing }),
+      },
     });
   }
 
-  async markStored(room: string, sub: string, clientId: string, messageId: string): Promise<void> {
+  async markStored(room: string, sub: string, clientId: string, messageId: string): Promise<boolean> {
     // False only if the claim changed hands or expired; either way there is nothing left for us to mark.
-    await this.conditionalUpdate({
+    return this.conditionalUpdate({
       Key: keys.dedupe(room, sub, clientId),
       UpdateExpression: 'SET #stored = :true',
       ConditionExpression: 'messageId = :messageId',
@@ -402,6 +419,32 @@ export class DynamoDbStore implements Store {
     }
   }
 
+  async abandonSeq(room: string, seq: number): Promise<StoredMessage | undefined> {
+    const key = keys.message(room, seq);
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          // A tombstone: listMessages skips it, and no late write can fill the seq any more.
+          Item: {
+            ...key,
+            type: 'gap',
+            room,
+            seq,
+            [TTL]: Math.floor(this.clock() / 1000) + LIMITS.messageRetentionSeconds,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': NAMES['#pk'] },
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const existing = await this.get(key);
+      return existing !== undefined && existing.type === 'message' ? toMessage(existing) : undefined;
+    }
+  }
+
   async listMessages(room: string, query: { after?: number; before?: number; limit: number }): Promise<MessagePage> {
     const limit = Math.floor(query.limit);
     if (!(limit > 0)) return { messages: [] };
@@ -451,7 +494,7 @@ export class DynamoDbStore implements Store {
           ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
         }),
       );
-      for (const item of Items ?? []) if (this.isLive(item)) items.push(item);
+      for (const item of Items ?? []) if (this.isLive(item) && item.type === 'message') items.push(item);
       startKey = LastEvaluatedKey;
       more = startKey !== undefined;
     } while (more && items.length < limit);
