@@ -2,7 +2,7 @@
  * Topic validation and matching as IoT Core applies them, without a network.
  */
 import { describe, expect, it } from 'vitest';
-import { IOT_LIMITS, TopicTree, validateTopicFilter, validateTopicName } from '../src/broker/index.js';
+import { BROKER_LIMITS, TopicTree, validateTopicFilter, validateTopicName } from '../src/broker/index.js';
 
 function matches(filters: string[], topic: string, multiLevelWildcardMatchesParent = false): string[] {
   const tree = new TopicTree<string, true>({ multiLevelWildcardMatchesParent });
@@ -46,23 +46,23 @@ describe('TopicTree', () => {
 
 describe('validation', () => {
   it('refuses wildcards, empty topics and topics over IoT limits', () => {
-    expect(validateTopicName('rt/rooms/lobby', IOT_LIMITS)).toBeUndefined();
-    expect(validateTopicName('rt/+/lobby', IOT_LIMITS)).toMatch(/wildcards/);
-    expect(validateTopicName('', IOT_LIMITS)).toMatch(/empty/);
-    expect(validateTopicName('a/b/c/d/e/f/g/h', IOT_LIMITS)).toBeUndefined();
-    expect(validateTopicName('a/b/c/d/e/f/g/h/i', IOT_LIMITS)).toMatch(/slashes/);
-    expect(validateTopicName('x'.repeat(256), IOT_LIMITS)).toBeUndefined();
-    expect(validateTopicName('x'.repeat(257), IOT_LIMITS)).toMatch(/256 bytes/);
+    expect(validateTopicName('rt/rooms/lobby', BROKER_LIMITS)).toBeUndefined();
+    expect(validateTopicName('rt/+/lobby', BROKER_LIMITS)).toMatch(/wildcards/);
+    expect(validateTopicName('', BROKER_LIMITS)).toMatch(/empty/);
+    expect(validateTopicName('a/b/c/d/e/f/g/h', BROKER_LIMITS)).toBeUndefined();
+    expect(validateTopicName('a/b/c/d/e/f/g/h/i', BROKER_LIMITS)).toMatch(/slashes/);
+    expect(validateTopicName('x'.repeat(256), BROKER_LIMITS)).toBeUndefined();
+    expect(validateTopicName('x'.repeat(257), BROKER_LIMITS)).toMatch(/256 bytes/);
   });
 
   it('does not count the Basic Ingest prefix against the limits', () => {
-    expect(validateTopicName('$aws/rules/ingest/a/b/c/d/e/f/g/h', IOT_LIMITS)).toBeUndefined();
+    expect(validateTopicName('$aws/rules/ingest/a/b/c/d/e/f/g/h', BROKER_LIMITS)).toBeUndefined();
   });
 
   it('checks wildcard placement in filters', () => {
-    expect(validateTopicFilter('a/+/c/#', IOT_LIMITS)).toBeUndefined();
-    expect(validateTopicFilter('a/#/c', IOT_LIMITS)).toMatch(/#/);
-    expect(validateTopicFilter('a/b#', IOT_LIMITS)).toMatch(/#/);
-    expect(validateTopicFilter('a/b+/c', IOT_LIMITS)).toMatch(/\+/);
+    expect(validateTopicFilter('a/+/c/#', BROKER_LIMITS)).toBeUndefined();
+    expect(validateTopicFilter('a/#/c', BROKER_LIMITS)).toMatch(/#/);
+    expect(validateTopicFilter('a/b#', BROKER_LIMITS)).toMatch(/#/);
+    expect(validateTopicFilter('a/b+/c', BROKER_LIMITS)).toMatch(/\+/);
   });
 });

@@ -5,4 +5,5 @@ export * from './frames.js';
 export * from './limits.js';
 export * from './routes.js';
 export * from './table.js';
+export * from './topics.js';
 export * from './validate.js';

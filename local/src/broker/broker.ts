@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { createEmulatorLogger, type EmulatorLogger } from '../log.js';
 import { Connection, type Delivery, errorText, type SubscriptionEntry } from './connection.js';
 import { BrokerClosedError, InvalidTopicError, PayloadTooLargeError } from './errors.js';
-import { type BrokerLimits, IOT_LIMITS, ReasonCode } from './limits.js';
+import { BROKER_LIMITS, type BrokerLimits, ReasonCode } from './limits.js';
 import { TopicTree, validateTopicName } from './topics.js';
 import { createWsUpgradeHandler, type ListenOptions, listenTcp, listenWs } from './transports.js';
 import type {
@@ -99,7 +99,7 @@ export interface BrokerCore {
  */
 export function createBroker(options: BrokerOptions = {}): Broker {
   const hooks = options.hooks ?? {};
-  const limits: Readonly<BrokerLimits> = Object.freeze({ ...IOT_LIMITS, ...options.limits });
+  const limits: Readonly<BrokerLimits> = Object.freeze({ ...BROKER_LIMITS, ...options.limits });
   const logger: EmulatorLogger = options.logger ?? createEmulatorLogger({ level: 'silent' });
   const now = options.now ?? Date.now;
   const tree = new TopicTree<Connection, SubscriptionEntry>({

@@ -3,7 +3,7 @@
  */
 export { type Broker, createBroker } from './broker.js';
 export { BrokerClosedError, BrokerError, InvalidTopicError, PayloadTooLargeError } from './errors.js';
-export { type BrokerLimits, ConnectReturnCode, IOT_LIMITS, ReasonCode, SUBACK_FAILURE_V4 } from './limits.js';
+export { BROKER_LIMITS, type BrokerLimits, ConnectReturnCode, ReasonCode, SUBACK_FAILURE_V4 } from './limits.js';
 export { TopicTree, validateTopicFilter, validateTopicName } from './topics.js';
 export { type ListenOptions, MQTT_WS_PATH } from './transports.js';
 export type {

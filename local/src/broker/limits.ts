@@ -2,6 +2,7 @@
  * AWS IoT Core's message broker limits and the MQTT reason codes the broker answers with. Every number
  * here is cited in docs/research/iot-mqtt.md; the broker takes them as defaults that tests may override.
  */
+import { IOT_LIMITS } from '@viba-realtime/protocol';
 
 /** The IoT Core limits the broker enforces. Every field can be overridden through `createBroker({ limits })`. */
 export interface BrokerLimits {
@@ -35,20 +36,23 @@ export interface BrokerLimits {
   maxKeepAliveSeconds: number;
 }
 
-/** IoT Core's values (docs/research/iot-mqtt.md cites each one). */
-export const IOT_LIMITS: Readonly<BrokerLimits> = Object.freeze({
-  maxPayloadBytes: 128 * 1024,
-  maxPacketBytes: 128 * 1024 + 8 * 1024,
-  maxTopicBytes: 256,
-  maxTopicSlashes: 7,
-  maxClientIdBytes: 128,
-  maxSubscriptionsPerConnection: 50,
-  maxFiltersPerSubscribe: 8,
-  maxInflightOutbound: 100,
+/** IoT Core's values, from the contract (docs/research/iot-mqtt.md cites each one), plus two bounds of the
+ * emulator's own. Named `BROKER_LIMITS` so it is not mistaken for the protocol's `IOT_LIMITS`. */
+export const BROKER_LIMITS: Readonly<BrokerLimits> = Object.freeze({
+  maxPayloadBytes: IOT_LIMITS.maxPayloadBytes,
+  // Room for the topic and MQTT 5 properties, so a publish just over the payload limit still reaches the
+  // payload check instead of being cut off as a malformed packet.
+  maxPacketBytes: IOT_LIMITS.maxPayloadBytes + 8 * 1024,
+  maxTopicBytes: IOT_LIMITS.maxTopicBytes,
+  maxTopicSlashes: IOT_LIMITS.maxTopicSlashes,
+  maxClientIdBytes: IOT_LIMITS.maxClientIdBytes,
+  maxSubscriptionsPerConnection: IOT_LIMITS.maxSubscriptionsPerConnection,
+  maxFiltersPerSubscribe: IOT_LIMITS.maxFiltersPerSubscribe,
+  maxInflightOutbound: IOT_LIMITS.maxInflightOutbound,
   maxQueuedOutbound: 1000,
-  defaultKeepAliveSeconds: 1200,
-  minKeepAliveSeconds: 30,
-  maxKeepAliveSeconds: 1200,
+  defaultKeepAliveSeconds: IOT_LIMITS.defaultKeepAliveSeconds,
+  minKeepAliveSeconds: IOT_LIMITS.minKeepAliveSeconds,
+  maxKeepAliveSeconds: IOT_LIMITS.maxKeepAliveSeconds,
 });
 
 /** MQTT 5 reason codes the broker sends (MQTT 5.0 §2.4; IoT's subset is in its "MQTT reason codes" table). */

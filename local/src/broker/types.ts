@@ -131,7 +131,7 @@ export interface BrokerHooks {
 /** Options of `createBroker`. */
 export interface BrokerOptions {
   hooks?: BrokerHooks;
-  /** Overrides of {@link IOT_LIMITS}; tests lower the keep-alive floor, for instance. */
+  /** Overrides of {@link BROKER_LIMITS}; tests lower the keep-alive floor, for instance. */
   limits?: Partial<BrokerLimits>;
   /**
    * IoT Core does not let `sensor/#` match `sensor` (its documented difference from the MQTT spec, which

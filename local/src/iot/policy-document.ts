@@ -4,14 +4,15 @@
  * the offending element. Sources and the choices made where the docs are silent:
  * `docs/research/iot-policies.md`.
  */
+import { IOT_LIMITS } from '@viba-realtime/protocol';
 
 /**
  * Limits on a custom authorizer's `policyDocuments` (custom-auth-lambda docs: "The maximum number of policy
  * documents is 10 … Each policy document can contain a maximum of 2,048 characters").
  */
 export const IOT_POLICY_LIMITS = {
-  maxDocuments: 10,
-  maxDocumentChars: 2048,
+  maxDocuments: IOT_LIMITS.maxPolicyDocuments,
+  maxDocumentChars: IOT_LIMITS.maxPolicyDocumentChars,
 } as const;
 
 /** The policy-language versions IAM knows; only `2012-10-17` substitutes policy variables. */
