@@ -164,6 +164,18 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
       await expect(store.removeMember('r', 'bob')).resolves.toBeUndefined();
     });
 
+    it("lists a user's rooms across pages, and only theirs (pageSize 2)", async () => {
+      const { store } = await freshStore({ pageSize: 2 });
+      expect(await store.listUserRooms('carol')).toEqual([]);
+      for (const room of ['r3', 'r1', 'r2', 'r4', 'r5']) await store.addMember(room, 'carol');
+      await store.addMember('r1', 'dave');
+      // Connections share the user's index partition (USER#{sub}); they must not be read as rooms.
+      await store.putConnection(connection('conn-carol', 'carol', Math.floor(Date.now() / 1000) + 7200));
+      await store.removeMember('r4', 'carol');
+      expect(await store.listUserRooms('carol')).toEqual(['r1', 'r2', 'r3', 'r5']);
+      expect(await store.listUserRooms('dave')).toEqual(['r1']);
+    });
+
     it('reads every subscription across pages (pageSize 2)', async () => {
       const { store } = await freshStore({ pageSize: 2 });
       const expiresAt = Math.floor(Date.now() / 1000) + 7200;

@@ -17,6 +17,9 @@ export const ENV = {
   dynamodbEndpoint: 'VIBA_DYNAMODB_ENDPOINT',
   /** Override of the JWKS URL (the emulator's dev issuer); unset in AWS, where Cognito's is used. */
   jwksUri: 'VIBA_JWKS_URI',
+  /** The AWS account id (12 digits) in the ARNs of the IoT custom authorizer's policies. The CDK stack
+   * sets it (a Lambda's environment has no account id of its own); the emulator sets `000000000000`. */
+  iotAccountId: 'VIBA_AWS_ACCOUNT_ID',
   /** Log level: `debug`, `info`, `warn`, `error` (default `info`). */
   logLevel: 'VIBA_LOG_LEVEL',
 } as const;

@@ -21,8 +21,13 @@ export const TOPIC_ROOT = 'rt';
 export const GROUP_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** User ids (`sub`) usable in topics and client ids: Cognito subs are UUIDs; nothing that MQTT or IoT
- * policies give a meaning (`/`, `+`, `#`, `*`, `?`, `$`). */
-export const TOPIC_SUB_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+ * policies give a meaning (`/`, `+`, `#`, `*`, `?`, `$`), and no `.`, which separates a sub from a client
+ * id's suffix (see {@link clientIdFor}). */
+export const TOPIC_SUB_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Separates a user's `sub` from a device suffix in MQTT client ids. Subs cannot contain it, so no user's
+ * client id can ever be another user's (with `-`, user `alice` could claim `alice-bob`, user `alice-bob`'s id). */
+export const CLIENT_ID_SEPARATOR = '.';
 
 export const topics = {
   roomSend: (room: string) => `${TOPIC_ROOT}/rooms/${room}/send`,
@@ -47,7 +52,7 @@ export type ParsedTopic =
   | { kind: 'groupAnnouncements'; group: string };
 
 const ROOM = '[A-Za-z0-9_.-]{1,64}';
-const SUB = '[A-Za-z0-9_.-]{1,128}';
+const SUB = '[A-Za-z0-9_-]{1,128}';
 const PARSERS: [RegExp, (m: RegExpMatchArray) => ParsedTopic][] = [
   [new RegExp(`^rt/rooms/(${ROOM})/send$`), (m) => ({ kind: 'roomSend', room: m[1] as string })],
   [new RegExp(`^rt/users/(${SUB})/requests$`), (m) => ({ kind: 'requests', sub: m[1] as string })],
@@ -74,16 +79,19 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
 }
 
 /**
- * MQTT client ids belong to a user: `{sub}` or `{sub}-{suffix}` (one per device or tab). The IoT policy
+ * MQTT client ids belong to a user: `{sub}` or `{sub}.{suffix}` (one per device or tab). The IoT policy
  * allows connecting only with such ids, so a client can never take over another user's session.
  */
 export function clientIdFor(sub: string, suffix?: string): string {
-  return suffix === undefined ? sub : `${sub}-${suffix}`;
+  return suffix === undefined ? sub : `${sub}${CLIENT_ID_SEPARATOR}${suffix}`;
 }
 
 /** Whether `clientId` belongs to `sub` (see {@link clientIdFor}). */
 export function isClientIdOf(sub: string, clientId: string): boolean {
-  return clientId === sub || (clientId.startsWith(`${sub}-`) && clientId.length <= IOT_LIMITS.maxClientIdBytes);
+  return (
+    clientId === sub ||
+    (clientId.startsWith(`${sub}${CLIENT_ID_SEPARATOR}`) && clientId.length <= IOT_LIMITS.maxClientIdBytes)
+  );
 }
 
 /**

@@ -37,6 +37,10 @@ describe('topics', () => {
     expect(isClientIdOf(SUB, clientIdFor(SUB))).toBe(true);
     expect(isClientIdOf(SUB, clientIdFor(SUB, 'phone'))).toBe(true);
     expect(isClientIdOf(SUB, `${SUB}phone`)).toBe(false);
+    expect(isClientIdOf(SUB, `${SUB}-phone`)).toBe(false);
+    // With a separator subs may contain, user "alice" could claim user "alice-bob"'s client id.
+    expect(isClientIdOf('alice', 'alice-bob')).toBe(false);
+    expect(isClientIdOf('alice', clientIdFor('alice', 'bob'))).toBe(true);
     expect(isClientIdOf(SUB, 'someone-else')).toBe(false);
     expect(isClientIdOf(SUB, clientIdFor(SUB, 'x'.repeat(IOT_LIMITS.maxClientIdBytes)))).toBe(false);
   });

@@ -100,6 +100,10 @@ export interface Store {
   isMember(room: string, sub: string): Promise<boolean>;
   addMember(room: string, sub: string): Promise<void>;
   removeMember(room: string, sub: string): Promise<void>;
+  /** Rooms the user is a member of, all pages read, in room-name order. Read from an index, so a
+   * membership written an instant ago may be missing (the IoT authorizer tolerates that: its room grants
+   * are refreshed, and every room is reachable through the user's requests topic anyway). */
+  listUserRooms(sub: string): Promise<string[]>;
 
   /** Subscribes a connection to a room; `expiresAt` (epoch seconds) is the connection's own expiry. */
   subscribe(subscription: SubscriptionRecord, expiresAt: number): Promise<void>;

@@ -200,6 +200,12 @@ export class DynamoDbStore implements Store {
     await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: keys.membership(room, sub) }));
   }
 
+  async listUserRooms(sub: string): Promise<string[]> {
+    const prefix = keys.userRoomsPrefix(sub);
+    const items = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
+    return items.filter((item) => this.isLive(item)).map((item) => str(item, 'room'));
+  }
+
   // ---- subscriptions ----
 
   async subscribe(subscription: SubscriptionRecord, expiresAt: number): Promise<void> {
