@@ -2,6 +2,7 @@
  * The text `npm start` prints once the emulator listens. Kept apart from the CLI (which runs on import)
  * so the warning about a network-reachable dev issuer can be tested.
  */
+import { clientIdFor } from '@viba-realtime/protocol';
 import type { Emulator } from './emulator.js';
 import { isLoopbackHost } from './loopback.js';
 
@@ -22,6 +23,20 @@ export interface BannerOptions {
   externalDb: boolean;
 }
 
+/** The IoT Core lines of the banner (empty when IoT is off): URLs and an MQTT.js CLI try-it. */
+function mqttLines(emulator: Emulator, token: string): string {
+  if (!emulator.mqttUrl || !emulator.mqttWsUrl) return '';
+  const { hostname, port } = new URL(emulator.mqttUrl);
+  // The MQTT.js CLI (`npx mqtt sub`): -i client id (the user's sub, or clientIdFor(sub, suffix)), -u any
+  // username, -P the token (the authorizer reads it from the password). It has no -V flag: unknown options
+  // go to mqtt.connect() as they are, so --protocolVersion 5 selects MQTT 5.
+  return `  MQTT           ${emulator.mqttUrl}  (IoT Core: token as the password, client id {sub} or ${clientIdFor('{sub}', 'xyz')})
+  MQTT over WS   ${emulator.mqttWsUrl}?token=<idToken>
+  IoT data plane ${emulator.iotDataEndpoint}/topics/{topic}  (IoTDataPlaneClient endpoint)
+  MQTT try-it    npx mqtt sub -h ${hostname.replace(/^\[|\]$/g, '')} -p ${port} -i ${clientIdFor('alice', 'cli')} -u x -P ${token} -t 'rt/users/alice/inbox' --protocolVersion 5 -v
+`;
+}
+
 /** The start banner: every URL, a sample token, and the network warning when the host is not loopback. */
 export function banner(emulator: Emulator, options: BannerOptions): string {
   const sample = emulator.issuer.mintPair({ sub: 'alice', username: 'alice' });
@@ -40,7 +55,7 @@ ${warning}
   JWKS           ${emulator.jwksUri}
   Dev tokens     ${emulator.httpUrl}/dev/token?sub=alice&groups=admin&ttl=3600
   Token uses     ${emulator.env.VIBA_TOKEN_USE}
-
+${mqttLines(emulator, sampleToken)}
   Sample ${sampleName} for alice (valid 1 h):
   ${sampleToken}
 

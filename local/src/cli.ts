@@ -31,6 +31,10 @@ Usage:
 start options:
   --host HOST               interface to listen on      (env VIBA_LOCAL_HOST, default ${EMULATOR_DEFAULTS.host})
   --port PORT               HTTP/WebSocket port, 0=any  (env VIBA_LOCAL_PORT, default ${EMULATOR_DEFAULTS.port})
+  --mqtt-port PORT          IoT Core MQTT (TCP) port    (env VIBA_LOCAL_MQTT_PORT, default ${EMULATOR_DEFAULTS.mqttPort})
+  --iot                     also run the IoT Core emulation (MQTT, /mqtt, /topics) -- EXPERIMENTAL:
+                            connect, policies and the data plane work; room sends over MQTT are not
+                            routed to the handlers yet (docs/design/mqtt-channel.md)
   --data DIR                keep DynamoDB data and the token signing key in DIR across restarts
                                                         (env VIBA_LOCAL_DATA, default: in memory)
   --dynamodb-endpoint URL   use this DynamoDB endpoint (e.g. DynamoDB Local) instead of the built-in one
@@ -72,6 +76,8 @@ async function runStart(args: string[]): Promise<void> {
     options: {
       host: { type: 'string' },
       port: { type: 'string' },
+      'mqtt-port': { type: 'string' },
+      iot: { type: 'boolean' },
       data: { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
       'log-level': { type: 'string' },
@@ -91,6 +97,12 @@ async function runStart(args: string[]): Promise<void> {
       : process.env.VIBA_LOCAL_PORT
         ? parsePort(process.env.VIBA_LOCAL_PORT, 'VIBA_LOCAL_PORT')
         : EMULATOR_DEFAULTS.port;
+  const mqttPort =
+    values['mqtt-port'] !== undefined
+      ? parsePort(values['mqtt-port'], '--mqtt-port')
+      : process.env.VIBA_LOCAL_MQTT_PORT
+        ? parsePort(process.env.VIBA_LOCAL_MQTT_PORT, 'VIBA_LOCAL_MQTT_PORT')
+        : EMULATOR_DEFAULTS.mqttPort;
   const dataDir = values.data ?? process.env.VIBA_LOCAL_DATA;
   const logLevel = values['log-level'] ?? 'info';
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}.`);
@@ -100,6 +112,8 @@ async function runStart(args: string[]): Promise<void> {
     emulator = await startEmulator({
       host,
       port,
+      mqttPort,
+      ...(values.iot ? { iot: true } : {}),
       logLevel,
       tokenUse,
       ...(dataDir ? { dataDir } : {}),

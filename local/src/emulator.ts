@@ -1,21 +1,26 @@
 /**
  * The local emulator in one call: a DynamoDB-API server (or an external endpoint), the dev token issuer,
- * and one HTTP port serving the emulated API Gateway WebSocket API, its `@connections` API, the JWKS and
- * `/dev/token`. The two WebSocket Lambdas are the real handler factories, configured with exactly the
- * environment variables the CDK stack sets in AWS, pointed at the emulator's endpoints.
+ * one HTTP port serving the emulated API Gateway WebSocket API, its `@connections` API, the JWKS,
+ * `/dev/token`, MQTT over WebSocket (`/mqtt`) and IoT's data-plane `POST /topics/{topic}`, and the IoT Core
+ * emulation's MQTT port. The Lambdas are the real handler factories, configured with exactly the environment
+ * variables the CDK stack sets in AWS, pointed at the emulator's endpoints.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { HandlerEnv } from '@viba-realtime/lambdas/handlers/events';
+import { createIotAuthorizerHandler } from '@viba-realtime/lambdas/handlers/iot-authorizer';
 import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-authorizer';
 import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
 import { ENV, LOCAL_STAGE } from '@viba-realtime/protocol';
+import type { Broker } from './broker/broker.js';
+import { MQTT_WS_PATH } from './broker/transports.js';
 import { connectDynamoDb, startLocalDynamoDb } from './dynamodb/server.js';
 import type { AuthorizerFunction, GatewayLimits, RoutesFunction } from './gateway/websocket-gateway.js';
 import { WebSocketGateway } from './gateway/websocket-gateway.js';
 import { createLocalHttpServer, jwksPath } from './http-server.js';
 import { createDevIssuer, type DevIssuer } from './identity/dev-issuer.js';
+import { createIotCore, type IotAuthorizerFunction, type IotCore } from './iot/iot-core.js';
 import { createEmulatorLogger, type LogLevel } from './log.js';
 import { isLoopbackUrl } from './loopback.js';
 import { type Clock, systemClock } from './time.js';
@@ -51,6 +56,26 @@ export interface EmulatorOptions {
   clock?: Clock;
   /** Where log lines go. @default console.log */
   log?: (line: string) => void;
+  /**
+   * IoT Core's MQTT port (TCP); 0 picks a free one (tests). MQTT over WebSocket is on `port`, path `/mqtt`.
+   * @default 1884, or 0 when `port` is 0: a test asking for a free HTTP port must not collide on 1884 with
+   * the other emulators its run starts in parallel.
+   */
+  mqttPort?: number;
+  /**
+   * Runs the IoT Core emulation (MQTT on `mqttPort` and `/mqtt`, the data plane on `/topics`). Off by
+   * default while the MQTT channel is being built: room sends and requests published over MQTT are not
+   * routed to the handlers yet (docs/design/mqtt-channel.md), and a service that accepted them silently
+   * would lose messages. @default false
+   */
+  iot?: boolean;
+  /** The AWS account id in IoT resource ARNs (the handlers' `VIBA_AWS_ACCOUNT_ID`). @default '000000000000' */
+  accountId?: string;
+  /**
+   * Test hook: use this function as the IoT custom authorizer instead of the real handler, e.g. a stub with a
+   * wider policy. Emulator only; `npm start` never sets it.
+   */
+  iotAuthorizer?: IotAuthorizerFunction;
   /** Emulator log level. The handlers' own (JSON) logs follow at `debug` and `silent`; otherwise they show
    * warnings and errors only, so the emulator's one-line-per-call log stays readable. @default 'info' */
   logLevel?: LogLevel;
@@ -73,9 +98,19 @@ export interface Emulator {
   issuer: DevIssuer;
   /** The API Gateway emulation, with its emulator-only test hooks (`vanish`, `injectPostFaults`, ...). */
   gateway: WebSocketGateway;
+  /** `mqtt://host:mqttPort`: IoT Core over MQTT (TCP); undefined unless `iot: true`. */
+  mqttUrl: string | undefined;
+  /** `ws://host:port/mqtt`: IoT Core over MQTT over WebSocket; undefined unless `iot: true`. */
+  mqttWsUrl: string | undefined;
+  /** `http://host:port`: the `endpoint` for `IoTDataPlaneClient`; undefined unless `iot: true`. */
+  iotDataEndpoint: string | undefined;
+  /** The IoT Core emulation's broker (tests); undefined unless `iot: true`. */
+  broker: Broker | undefined;
+  /** The IoT Core emulation with its test hooks (`runDueTimers`, `session`); undefined unless `iot: true`. */
+  iot: IotCore | undefined;
   /** The environment the handlers were built with (the same names the CDK stack sets). */
   env: HandlerEnv;
-  /** Closes every connection (each gets `$disconnect`), then the HTTP and DynamoDB servers. */
+  /** Closes every MQTT connection and WebSocket connection (each gets `$disconnect`), then the servers. */
   close(): Promise<void>;
 }
 
@@ -94,6 +129,8 @@ export function isTokenUse(value: string): value is TokenUse {
 export const EMULATOR_DEFAULTS = {
   host: '127.0.0.1',
   port: 4000,
+  mqttPort: 1884,
+  accountId: '000000000000',
   stage: LOCAL_STAGE,
   tableName: 'viba-realtime',
   region: 'us-east-1',
@@ -109,10 +146,10 @@ export class PortInUseError extends Error {
   constructor(
     readonly host: string,
     readonly port: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; flag?: string },
   ) {
     super(
-      `${host}:${port} is already in use. Stop the other process or pick another port with --port (or VIBA_LOCAL_PORT).`,
+      `${host}:${port} is already in use. Stop the other process or pick another port with ${options?.flag ?? '--port (or VIBA_LOCAL_PORT)'}.`,
       options,
     );
   }
@@ -157,6 +194,12 @@ function urlHost(host: string): string {
  * await emulator.close();
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  // Validated before anything starts, like tokenUse below.
+  if (
+    options.mqttPort !== undefined &&
+    (!Number.isInteger(options.mqttPort) || options.mqttPort < 0 || options.mqttPort > 65535)
+  )
+    throw new RangeError(`mqttPort must be a port number 0-65535, got ${options.mqttPort}.`);
   const o = { ...EMULATOR_DEFAULTS, ...stripUndefined(options) };
   const clock = o.clock ?? systemClock;
   // An empty list would make the handlers refuse every token; a typo from JS callers would fail only at
@@ -195,6 +238,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // through these holders, which are filled once the port is known and before anyone can connect.
     let authorizer: AuthorizerFunction | undefined;
     let routes: RoutesFunction | undefined;
+    let iotAuthorizer: IotAuthorizerFunction | undefined;
     const notReady = () => Promise.reject(new Error('emulator handlers are not wired yet'));
     const gateway = new WebSocketGateway({
       authorizer: (event, context) => (authorizer ? authorizer(event, context) : notReady()),
@@ -205,10 +249,27 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       logger,
       ...(o.limits ? { limits: o.limits } : {}),
     });
-    const server = createLocalHttpServer({ gateway, issuer, logger });
+    const iot =
+      o.iot !== true
+        ? undefined
+        : createIotCore({
+            authorizer: (event, context) => (iotAuthorizer ? iotAuthorizer(event, context) : notReady()),
+            region: o.region,
+            accountId: o.accountId,
+            clock,
+            logger,
+            serverName: urlHost(o.host).replace(/^\[|\]$/g, ''),
+          });
+    const server = createLocalHttpServer({ gateway, issuer, logger, ...(iot ? { broker: iot.broker } : {}) });
     const port = await listen(server, o.port, o.host);
     cleanups.push(() => closeServer(server));
     cleanups.push(() => gateway.close());
+    let mqttPort: number | undefined;
+    if (iot) {
+      // Pushed before listening: a failed listen must still close the broker.
+      cleanups.push(() => iot.close());
+      mqttPort = await listenMqtt(iot.broker, options.mqttPort ?? (o.port === 0 ? 0 : o.mqttPort), o.host);
+    }
 
     const httpUrl = `http://${urlHost(o.host)}:${port}`;
     const connectionsEndpoint = `${httpUrl}/${o.stage}`;
@@ -222,6 +283,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       [ENV.dynamodbEndpoint]: dynamodbEndpoint,
       [ENV.jwksUri]: jwksUri,
       [ENV.logLevel]: handlerLogLevel(o.logLevel),
+      // The IoT authorizer's policies name resources by ARN, which includes the account.
+      [ENV.iotAccountId]: o.accountId,
       AWS_REGION: o.region,
       // Dummy credentials for the emulator's own services; a real table (a non-loopback endpoint) needs the
       // user's, which the SDK's default chain finds when none are given here.
@@ -229,6 +292,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
     authorizer = createWsAuthorizerHandler(env, { clock });
     routes = createWsRoutesHandler(env, { clock });
+    if (iot) iotAuthorizer = o.iotAuthorizer ?? createIotAuthorizerHandler(env, { clock });
 
     let closed: Promise<void> | undefined;
     return {
@@ -242,6 +306,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       jwksUri,
       issuer,
       gateway,
+      mqttUrl: mqttPort === undefined ? undefined : `mqtt://${urlHost(o.host)}:${mqttPort}`,
+      mqttWsUrl: iot ? `ws://${urlHost(o.host)}:${port}${MQTT_WS_PATH}` : undefined,
+      iotDataEndpoint: iot ? httpUrl : undefined,
+      broker: iot?.broker,
+      iot,
       env,
       close() {
         closed ??= runCleanups(cleanups);
@@ -250,6 +319,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     };
   } catch (error) {
     await runCleanups(cleanups).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Puts the broker on TCP, reporting a taken port with the flag that changes it. */
+async function listenMqtt(broker: Broker, port: number, host: string): Promise<number> {
+  try {
+    return (await broker.listenTcp({ host, port })).port;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new PortInUseError(host, port, { cause: error, flag: '--mqtt-port (or VIBA_LOCAL_MQTT_PORT)' });
     throw error;
   }
 }

@@ -1,12 +1,15 @@
 /**
  * The emulator's single HTTP port: the WebSocket API (upgrades on `/{stage}`), its `@connections`
- * management API, the dev issuer's JWKS at Cognito's path and the emulator-only `/dev/token`.
+ * management API, the dev issuer's JWKS at Cognito's path, the emulator-only `/dev/token`, and, with IoT
+ * Core emulated, MQTT over WebSocket (upgrades on `/mqtt`) and the IoT data plane's `POST /topics/{topic}`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Broker } from './broker/broker.js';
 import { handleConnectionsRequest } from './gateway/connections-api.js';
 import { parseRequestUrl, type WebSocketGateway } from './gateway/websocket-gateway.js';
 import type { DevIssuer } from './identity/dev-issuer.js';
 import { parseDevTokenQuery } from './identity/dev-token-query.js';
+import { handleDataPlaneRequest } from './iot/data-plane.js';
 import type { EmulatorLogger } from './log.js';
 
 /** Options of {@link createLocalHttpServer}. */
@@ -14,6 +17,8 @@ export interface LocalHttpServerOptions {
   gateway: WebSocketGateway;
   issuer: DevIssuer;
   logger: EmulatorLogger;
+  /** The IoT Core emulation's broker: serves `/mqtt` upgrades and `POST /topics/{topic}`. */
+  broker?: Broker;
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
@@ -38,10 +43,11 @@ export function jwksPath(userPoolId: string): string {
  * server.listen(0, '127.0.0.1');
  */
 export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
-  const { gateway, issuer, logger } = options;
+  const { gateway, issuer, logger, broker } = options;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (await handleConnectionsRequest(gateway, logger, req, res)) return;
+    if (broker && (await handleDataPlaneRequest(broker, logger, req, res))) return;
     req.resume();
     const url = parseRequestUrl(req.url);
     if (url === undefined) {
@@ -83,7 +89,11 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
       else res.destroy();
     });
   });
-  // handleUpgrade catches its own errors; it must, since a throw in this emit would end the process.
-  server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+  // Both handleUpgrade catch their own errors; they must, since a throw in this emit would end the process.
+  // The broker takes `/mqtt` and touches nothing else; every other path is the API Gateway emulation's.
+  server.on('upgrade', (req, socket, head) => {
+    if (broker?.handleUpgrade(req, socket, head)) return;
+    gateway.handleUpgrade(req, socket, head);
+  });
   return server;
 }

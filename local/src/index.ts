@@ -1,6 +1,7 @@
 /**
  * @viba-realtime/local: the emulator of viba-realtime's AWS stack (API Gateway WebSocket + `@connections`,
- * DynamoDB API, a dev Cognito token issuer), running the real Lambda handlers.
+ * IoT Core's MQTT broker, custom authorizer, policies and data plane, DynamoDB API, a dev Cognito token
+ * issuer), running the real Lambda handlers.
  */
 export * from './banner.js';
 export * from './dynamodb/server.js';
@@ -13,6 +14,8 @@ export * from './gateway/websocket-gateway.js';
 export * from './http-server.js';
 export * from './identity/dev-issuer.js';
 export * from './identity/dev-token-query.js';
+export * from './iot/data-plane.js';
+export * from './iot/iot-core.js';
 export * from './log.js';
 export * from './loopback.js';
 export * from './time.js';

@@ -1,0 +1,170 @@
+/**
+ * IoT Core's data-plane `Publish` (`POST /topics/{topic}`) on the emulator's HTTP port, answering as the
+ * service model of `@aws-sdk/client-iot-data-plane` describes it, so the real `IoTDataPlaneClient` works
+ * against it: query `qos`, `retain`, `contentType`, `responseTopic`, `messageExpiry`; headers
+ * `x-amz-mqtt5-user-properties` (base64 JSON), `x-amz-mqtt5-payload-format-indicator`,
+ * `x-amz-mqtt5-correlation-data` (base64); the body is the payload. Errors carry `x-amz-errortype`, from which
+ * the SDK picks the exception class (`InvalidRequestException` 400, `RequestEntityTooLargeException` 413, ...).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IOT_LIMITS } from '@viba-realtime/protocol';
+import type { Broker } from '../broker/broker.js';
+import { InvalidTopicError, PayloadTooLargeError } from '../broker/errors.js';
+import type { BrokerQoS, PublishProperties } from '../broker/types.js';
+import type { EmulatorLogger } from '../log.js';
+
+/** The path prefix of the data plane's Publish. */
+export const DATA_PLANE_PUBLISH_PREFIX = '/topics/';
+
+/** A request the data plane refuses, with the status and `x-amzn-ErrorType` IoT's model gives it. */
+export class DataPlaneError extends Error {
+  override readonly name = 'DataPlaneError';
+  constructor(
+    readonly status: number,
+    readonly errorType: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, errorType?: string): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': randomUUID(),
+    ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
+  });
+  res.end(body);
+}
+
+const invalid = (message: string) => new DataPlaneError(400, 'InvalidRequestException', message);
+
+/** Reads the body, refusing (without buffering the rest) once it passes the 128 KB payload limit. */
+async function readPayload(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    throw new DataPlaneError(413, 'RequestEntityTooLargeException', `Payload exceeds ${maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      req.resume();
+      throw new DataPlaneError(413, 'RequestEntityTooLargeException', `Payload exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseQos(value: string | null): BrokerQoS {
+  if (value === null || value === '0') return 0;
+  if (value === '1') return 1;
+  // IoT Core supports QoS 0 and 1 only.
+  throw invalid(`qos must be 0 or 1, got "${value}"`);
+}
+
+function parseRetain(value: string | null): boolean {
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw invalid(`retain must be true or false, got "${value}"`);
+}
+
+function base64Json(value: string): Record<string, string | string[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value, 'base64').toString('utf8'));
+  } catch {
+    throw invalid('x-amz-mqtt5-user-properties must be base64-encoded JSON');
+  }
+  // The model's user properties are a JSON array of single-pair objects, e.g. [{"a":"1"},{"b":"2"}].
+  const list = Array.isArray(parsed) ? parsed : [parsed];
+  const out: Record<string, string | string[]> = {};
+  for (const entry of list) {
+    if (typeof entry !== 'object' || entry === null) throw invalid('x-amz-mqtt5-user-properties: bad entry');
+    for (const [name, raw] of Object.entries(entry as Record<string, unknown>)) {
+      const v = String(raw);
+      const previous = out[name];
+      out[name] = previous === undefined ? v : Array.isArray(previous) ? [...previous, v] : [previous, v];
+    }
+  }
+  return out;
+}
+
+function properties(req: IncomingMessage, query: URLSearchParams): PublishProperties | undefined {
+  const p: PublishProperties = {};
+  const contentType = query.get('contentType');
+  if (contentType !== null) p.contentType = contentType;
+  const responseTopic = query.get('responseTopic');
+  if (responseTopic !== null) p.responseTopic = responseTopic;
+  const expiry = query.get('messageExpiry');
+  if (expiry !== null) {
+    if (!/^\d+$/.test(expiry)) throw invalid(`messageExpiry must be a whole number of seconds, got "${expiry}"`);
+    p.messageExpiryInterval = Number(expiry);
+  }
+  const format = req.headers['x-amz-mqtt5-payload-format-indicator'];
+  if (typeof format === 'string') {
+    if (format !== 'UTF8_DATA' && format !== 'UNSPECIFIED_BYTES')
+      throw invalid('x-amz-mqtt5-payload-format-indicator must be UTF8_DATA or UNSPECIFIED_BYTES');
+    p.payloadFormatIndicator = format === 'UTF8_DATA';
+  }
+  const correlation = req.headers['x-amz-mqtt5-correlation-data'];
+  if (typeof correlation === 'string') p.correlationData = Buffer.from(correlation, 'base64');
+  const user = req.headers['x-amz-mqtt5-user-properties'];
+  if (typeof user === 'string') p.userProperties = base64Json(user);
+  return Object.keys(p).length > 0 ? p : undefined;
+}
+
+/**
+ * Serves `POST /topics/{topic}` and returns true; returns false (touching nothing) for any other request.
+ * The topic is the percent-decoded path segment (the SDK encodes `/` as `%2F`; literal slashes work too).
+ * Signatures are not verified, but an unsigned request is refused with 403 as AWS refuses it.
+ */
+export async function handleDataPlaneRequest(
+  broker: Broker,
+  logger: EmulatorLogger,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<boolean> {
+  const target = req.url ?? '/';
+  if (!target.startsWith(DATA_PLANE_PUBLISH_PREFIX)) return false;
+  const queryAt = target.indexOf('?');
+  const rawTopic = target.slice(DATA_PLANE_PUBLISH_PREFIX.length, queryAt === -1 ? undefined : queryAt);
+  const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
+  try {
+    if (req.method !== 'POST') throw new DataPlaneError(405, 'MethodNotAllowedException', 'Method not allowed');
+    if (!req.headers.authorization) throw new DataPlaneError(403, 'ForbiddenException', 'Missing Authentication Token');
+    let topic: string;
+    try {
+      topic = decodeURIComponent(rawTopic);
+    } catch {
+      throw invalid('the topic is not valid percent-encoding');
+    }
+    const qos = parseQos(query.get('qos'));
+    const retain = parseRetain(query.get('retain'));
+    const props = properties(req, query);
+    const payload = await readPayload(req, broker.limits.maxPayloadBytes ?? IOT_LIMITS.maxPayloadBytes);
+    let receivers: number;
+    try {
+      receivers = await broker.publish(topic, payload, { qos, retain, ...(props ? { properties: props } : {}) });
+    } catch (error) {
+      if (error instanceof InvalidTopicError) throw invalid(error.message);
+      if (error instanceof PayloadTooLargeError)
+        throw new DataPlaneError(413, 'RequestEntityTooLargeException', error.message);
+      throw error;
+    }
+    logger.line('debug', 'IOTDATA', `publish ${topic} qos${qos} ${payload.length}B -> ${receivers}`);
+    sendJson(res, 200, { message: 'OK', traceId: randomUUID() });
+  } catch (error) {
+    if (!(error instanceof DataPlaneError)) throw error;
+    req.resume();
+    logger.line('warn', 'IOTDATA', `${error.status} ${error.errorType}: ${error.message}`);
+    sendJson(res, error.status, { message: error.message }, error.errorType);
+  }
+  return true;
+}
