@@ -11,8 +11,9 @@ import {
 } from '@aws-sdk/client-iot-data-plane';
 import { type Emulator, startEmulator } from '@viba-realtime/local';
 import { clientIdFor } from '@viba-realtime/protocol';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectRefused, connectMqtt } from './support/mqtt.js';
 import { closed, nextMessage, openSocket } from './support/stub-gateway.js';
 
 let emulator: Emulator;
@@ -214,26 +215,7 @@ describe('next to the WebSocket API', () => {
   });
 });
 
-// ----- MQTT.js helpers (kept in each IoT test file: tests may only add iot-*.test.ts files) -----
-
-/** The CONNACK refusal MQTT.js reports: 5 (3.1.1 "not authorized") or 135 (MQTT 5 0x87). */
-class ConnectRefused extends Error {
-  constructor(readonly code: number | undefined) {
-    super(`CONNECT refused with ${code}`);
-  }
-}
-
-/** Opens an MQTT.js client; resolves once connected, rejects with {@link ConnectRefused} on a refusal. */
-function connectMqtt(url: string, options: IClientOptions, opened: MqttClient[]): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    // No reconnects: a refused client must stay refused so the test sees the CONNACK code.
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5_000, ...options });
-    opened.push(client);
-    client.once('connect', () => resolve(client));
-    client.once('error', (error) => reject(new ConnectRefused((error as { code?: number }).code)));
-    client.once('close', () => reject(new ConnectRefused(undefined)));
-  });
-}
+// ----- MQTT.js helpers of this file (shared ones: ./support/mqtt.ts) -----
 
 /** Resolves with the next message on `topic` (exact name) as text. */
 function nextMessageOn(client: MqttClient, topic: string): Promise<string> {

@@ -6,9 +6,10 @@
  */
 import { type Emulator, type IotAuthorizerFunction, startEmulator } from '@viba-realtime/local';
 import type { IoTCustomAuthorizerEvent } from 'aws-lambda';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerClosedError } from '../src/broker/index.js';
+import { ConnectRefused, connectMqtt } from './support/mqtt.js';
 
 let now = Date.UTC(2026, 0, 1);
 let emulator: Emulator;
@@ -191,26 +192,7 @@ describe('close()', () => {
   });
 });
 
-// ----- MQTT.js helpers (kept in each IoT test file: tests may only add iot-*.test.ts files) -----
-
-/** The CONNACK refusal MQTT.js reports: 5 (3.1.1 "not authorized") or 135 (MQTT 5 0x87). */
-class ConnectRefused extends Error {
-  constructor(readonly code: number | undefined) {
-    super(`CONNECT refused with ${code}`);
-  }
-}
-
-/** Opens an MQTT.js client; resolves once connected, rejects with {@link ConnectRefused} on a refusal. */
-function connectMqtt(url: string, options: IClientOptions, opened: MqttClient[]): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    // No reconnects: a refused client must stay refused so the test sees the CONNACK code.
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5_000, ...options });
-    opened.push(client);
-    client.once('connect', () => resolve(client));
-    client.once('error', (error) => reject(new ConnectRefused((error as { code?: number }).code)));
-    client.once('close', () => reject(new ConnectRefused(undefined)));
-  });
-}
+// ----- MQTT.js helpers of this file (shared ones: ./support/mqtt.ts) -----
 
 /** Resolves with the next `n` messages whose topic starts with `prefix`, parsed as JSON. */
 function messagesUnder(client: MqttClient, prefix: string, n: number): Promise<Record<string, unknown>[]> {
