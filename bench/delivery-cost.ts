@@ -482,7 +482,9 @@ async function whatIfSend(h: Harness, room: Room, seq: number, concurrency: numb
     (s) => s.connectionId !== room.sender.connectionId,
   );
   const frame = toChatFrame({ id, room: room.name, from: room.sender.sub, seq, ts: Date.now(), body: {}, ref: id });
-  await mapWithConcurrency(targets, concurrency, (t) => h.delivery.post(t.connectionId, frame));
+  await mapWithConcurrency(targets, concurrency, (t) =>
+    h.delivery.post({ connectionId: t.connectionId, sub: t.sub }, frame),
+  );
 }
 
 async function timed(task: () => Promise<unknown>): Promise<number> {

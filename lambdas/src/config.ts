@@ -19,6 +19,8 @@ export interface HandlerConfig {
   tokenUse: TokenUse[];
   logLevel: LogLevel;
   connectionsEndpoint: string | undefined;
+  /** IoT Core's data-plane endpoint; undefined when MQTT delivery is not configured. */
+  iotEndpoint: string | undefined;
   dynamodbEndpoint: string | undefined;
   jwksUri: string | undefined;
   /** Credentials from the given environment. The emulator passes dummy ones in the env record it hands
@@ -59,6 +61,7 @@ export function loadConfig(env: HandlerEnv, needs: { table: boolean; auth: boole
     tokenUse: tokenUse as TokenUse[],
     logLevel,
     connectionsEndpoint: env[ENV.connectionsEndpoint] || undefined,
+    iotEndpoint: env[ENV.iotEndpoint] || undefined,
     dynamodbEndpoint: env[ENV.dynamodbEndpoint] || undefined,
     jwksUri: env[ENV.jwksUri] || undefined,
     credentials:

@@ -8,7 +8,7 @@ import { ConflictError, LIMITS } from '@viba-realtime/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
 import type { Caller, CoreDeps } from '../src/core/deps.js';
-import type { Delivery, DeliveryOutcome, Store } from '../src/core/ports.js';
+import type { Delivery, DeliveryOutcome, DeliveryTarget, Store } from '../src/core/ports.js';
 import { send } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
 import { createDynamoDbStore } from '../src/store/dynamodb.js';
@@ -16,7 +16,7 @@ import { createDynamoDbStore } from '../src/store/dynamodb.js';
 /** Records what would be posted; the send path's delivery itself is tested end to end in test/chat.test.ts. */
 class RecordingDelivery implements Delivery {
   readonly posts: { connectionId: string; frame: ServerFrame }[] = [];
-  async post(connectionId: string, frame: ServerFrame): Promise<DeliveryOutcome> {
+  async post({ connectionId }: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
     this.posts.push({ connectionId, frame });
     return 'delivered';
   }

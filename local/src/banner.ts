@@ -30,8 +30,7 @@ function mqttLines(emulator: Emulator, token: string): string {
   // The MQTT.js CLI (`npx mqtt sub`): -i client id (the user's sub, or clientIdFor(sub, suffix)), -u any
   // username, -P the token (the authorizer reads it from the password). It has no -V flag: unknown options
   // go to mqtt.connect() as they are, so --protocolVersion 5 selects MQTT 5.
-  return `  MQTT           ${emulator.mqttUrl}  (IoT Core, EXPERIMENTAL: room sends over MQTT are not routed yet;
-                 token as the password, client id {sub} or ${clientIdFor('{sub}', 'xyz')})
+  return `  MQTT           ${emulator.mqttUrl}  (IoT Core; token as the password, client id {sub} or ${clientIdFor('{sub}', 'xyz')})
   MQTT over WS   ${emulator.mqttWsUrl}?token=<idToken>
   IoT data plane ${emulator.iotDataEndpoint}/topics/{topic}  (IoTDataPlaneClient endpoint)
   MQTT try-it    npx mqtt sub -h ${hostname.replace(/^\[|\]$/g, '')} -p ${port} -i ${clientIdFor('alice', 'cli')} -u x -P ${token} -t 'rt/users/alice/inbox' --protocolVersion 5 -v

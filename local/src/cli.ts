@@ -32,9 +32,7 @@ start options:
   --host HOST               interface to listen on      (env VIBA_LOCAL_HOST, default ${EMULATOR_DEFAULTS.host})
   --port PORT               HTTP/WebSocket port, 0=any  (env VIBA_LOCAL_PORT, default ${EMULATOR_DEFAULTS.port})
   --mqtt-port PORT          IoT Core MQTT (TCP) port    (env VIBA_LOCAL_MQTT_PORT, default ${EMULATOR_DEFAULTS.mqttPort})
-  --iot                     also run the IoT Core emulation (MQTT, /mqtt, /topics) -- EXPERIMENTAL:
-                            connect, policies and the data plane work; room sends over MQTT are not
-                            routed to the handlers yet (docs/design/mqtt-channel.md)
+  --no-iot                  run without the IoT Core emulation (MQTT, /mqtt, /topics): WebSocket only
   --data DIR                keep DynamoDB data and the token signing key in DIR across restarts
                                                         (env VIBA_LOCAL_DATA, default: in memory)
   --dynamodb-endpoint URL   use this DynamoDB endpoint (e.g. DynamoDB Local) instead of the built-in one
@@ -77,7 +75,7 @@ async function runStart(args: string[]): Promise<void> {
       host: { type: 'string' },
       port: { type: 'string' },
       'mqtt-port': { type: 'string' },
-      iot: { type: 'boolean' },
+      'no-iot': { type: 'boolean' },
       data: { type: 'string' },
       'dynamodb-endpoint': { type: 'string' },
       'log-level': { type: 'string' },
@@ -113,7 +111,7 @@ async function runStart(args: string[]): Promise<void> {
       host,
       port,
       mqttPort,
-      ...(values.iot ? { iot: true } : {}),
+      ...(values['no-iot'] ? { iot: false } : {}),
       logLevel,
       tokenUse,
       ...(dataDir ? { dataDir } : {}),

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { HandlerEnv } from '@viba-realtime/lambdas/handlers/events';
 import { createIotAuthorizerHandler } from '@viba-realtime/lambdas/handlers/iot-authorizer';
+import { createIotIngressHandler } from '@viba-realtime/lambdas/handlers/iot-ingress';
+import { createIotPresenceHandler } from '@viba-realtime/lambdas/handlers/iot-presence';
 import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-authorizer';
 import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
 import { ENV, LOCAL_STAGE } from '@viba-realtime/protocol';
@@ -21,6 +23,7 @@ import { WebSocketGateway } from './gateway/websocket-gateway.js';
 import { createLocalHttpServer, jwksPath } from './http-server.js';
 import { createDevIssuer, type DevIssuer } from './identity/dev-issuer.js';
 import { createIotCore, type IotAuthorizerFunction, type IotCore } from './iot/iot-core.js';
+import { createIotRules, type IotRulesEngine, type IotRuleTargets } from './iot/rules.js';
 import { createEmulatorLogger, type LogLevel } from './log.js';
 import { isLoopbackUrl } from './loopback.js';
 import { type Clock, systemClock } from './time.js';
@@ -63,10 +66,9 @@ export interface EmulatorOptions {
    */
   mqttPort?: number;
   /**
-   * Runs the IoT Core emulation (MQTT on `mqttPort` and `/mqtt`, the data plane on `/topics`). Off by
-   * default while the MQTT channel is being built: room sends and requests published over MQTT are not
-   * routed to the handlers yet (docs/design/mqtt-channel.md), and a service that accepted them silently
-   * would lose messages. @default false
+   * Runs the IoT Core emulation: MQTT on `mqttPort` and `/mqtt`, the data plane on `/topics`, and the rules
+   * that route MQTT requests, room sends and lifecycle events to the `iot-ingress` / `iot-presence` Lambdas.
+   * `false` runs the WebSocket channel alone. @default true
    */
   iot?: boolean;
   /** The AWS account id in IoT resource ARNs (the handlers' `VIBA_AWS_ACCOUNT_ID`). @default '000000000000' */
@@ -98,15 +100,15 @@ export interface Emulator {
   issuer: DevIssuer;
   /** The API Gateway emulation, with its emulator-only test hooks (`vanish`, `injectPostFaults`, ...). */
   gateway: WebSocketGateway;
-  /** `mqtt://host:mqttPort`: IoT Core over MQTT (TCP); undefined unless `iot: true`. */
+  /** `mqtt://host:mqttPort`: IoT Core over MQTT (TCP); undefined with `iot: false`. */
   mqttUrl: string | undefined;
-  /** `ws://host:port/mqtt`: IoT Core over MQTT over WebSocket; undefined unless `iot: true`. */
+  /** `ws://host:port/mqtt`: IoT Core over MQTT over WebSocket; undefined with `iot: false`. */
   mqttWsUrl: string | undefined;
-  /** `http://host:port`: the `endpoint` for `IoTDataPlaneClient`; undefined unless `iot: true`. */
+  /** `http://host:port`: the `endpoint` for `IoTDataPlaneClient`; undefined with `iot: false`. */
   iotDataEndpoint: string | undefined;
-  /** The IoT Core emulation's broker (tests); undefined unless `iot: true`. */
+  /** The IoT Core emulation's broker (tests); undefined with `iot: false`. */
   broker: Broker | undefined;
-  /** The IoT Core emulation with its test hooks (`runDueTimers`, `session`); undefined unless `iot: true`. */
+  /** The IoT Core emulation with its test hooks (`runDueTimers`, `session`); undefined with `iot: false`. */
   iot: IotCore | undefined;
   /** The environment the handlers were built with (the same names the CDK stack sets). */
   env: HandlerEnv;
@@ -239,6 +241,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     let authorizer: AuthorizerFunction | undefined;
     let routes: RoutesFunction | undefined;
     let iotAuthorizer: IotAuthorizerFunction | undefined;
+    let ruleTargets: IotRuleTargets | undefined;
     const notReady = () => Promise.reject(new Error('emulator handlers are not wired yet'));
     const gateway = new WebSocketGateway({
       authorizer: (event, context) => (authorizer ? authorizer(event, context) : notReady()),
@@ -249,10 +252,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       logger,
       ...(o.limits ? { limits: o.limits } : {}),
     });
+    // Publishes before the handlers are wired find no targets and trigger nothing (nobody can connect yet).
+    const rules: IotRulesEngine | undefined = o.iot === false ? undefined : createIotRules(() => ruleTargets, logger);
     const iot =
-      o.iot !== true
+      rules === undefined
         ? undefined
         : createIotCore({
+            rules,
             authorizer: (event, context) => (iotAuthorizer ? iotAuthorizer(event, context) : notReady()),
             region: o.region,
             accountId: o.accountId,
@@ -266,6 +272,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     cleanups.push(() => gateway.close());
     let mqttPort: number | undefined;
     if (iot) {
+      // Run after the broker closed (cleanups run newest first): its last `disconnected` events reach the
+      // presence Lambda while DynamoDB and the data plane are still up.
+      cleanups.push(() => rules?.idle() ?? Promise.resolve());
       // Pushed before listening: a failed listen must still close the broker.
       cleanups.push(() => iot.close());
       mqttPort = await listenMqtt(iot.broker, options.mqttPort ?? (o.port === 0 ? 0 : o.mqttPort), o.host);
@@ -280,6 +289,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       [ENV.clientIds]: o.clientId,
       [ENV.tokenUse]: [...new Set(o.tokenUse)].join(','),
       [ENV.connectionsEndpoint]: connectionsEndpoint,
+      // MQTT deliveries go to the emulator's data plane (`POST /topics/{topic}`), as to IoT's in AWS.
+      ...(iot ? { [ENV.iotEndpoint]: httpUrl } : {}),
       [ENV.dynamodbEndpoint]: dynamodbEndpoint,
       [ENV.jwksUri]: jwksUri,
       [ENV.logLevel]: handlerLogLevel(o.logLevel),
@@ -292,7 +303,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
     authorizer = createWsAuthorizerHandler(env, { clock });
     routes = createWsRoutesHandler(env, { clock });
-    if (iot) iotAuthorizer = o.iotAuthorizer ?? createIotAuthorizerHandler(env, { clock });
+    if (iot) {
+      iotAuthorizer = o.iotAuthorizer ?? createIotAuthorizerHandler(env, { clock });
+      ruleTargets = {
+        ingress: createIotIngressHandler(env, { clock }),
+        presence: createIotPresenceHandler(env, { clock }),
+      };
+    }
 
     let closed: Promise<void> | undefined;
     return {

@@ -184,7 +184,7 @@ describe('close()', () => {
   });
 
   it('runs without IoT when asked', async () => {
-    const plain = await startEmulator({ port: 0, logLevel: 'silent' });
+    const plain = await startEmulator({ port: 0, iot: false, logLevel: 'silent' });
     expect([plain.mqttUrl, plain.mqttWsUrl, plain.broker]).toEqual([undefined, undefined, undefined]);
     const response = await fetch(`${plain.httpUrl}/topics/x`, { method: 'POST', headers: { authorization: 'x' } });
     expect(response.status).toBe(404);

@@ -13,6 +13,10 @@ export const ENV = {
   tokenUse: 'VIBA_TOKEN_USE',
   /** Override of the `@connections` endpoint (the emulator sets it; in AWS it comes from the event). */
   connectionsEndpoint: 'VIBA_CONNECTIONS_ENDPOINT',
+  /** IoT Core's data-plane endpoint (`https://{prefix}-ats.iot.{region}.amazonaws.com`, from
+   * `aws iot describe-endpoint --endpoint-type iot:Data-ATS`), where MQTT deliveries are published. The CDK
+   * stack sets it for every handler that fans out; the emulator sets its HTTP URL. Unset: no MQTT delivery. */
+  iotEndpoint: 'VIBA_IOT_ENDPOINT',
   /** Override of the DynamoDB endpoint (emulator or DynamoDB Local only). */
   dynamodbEndpoint: 'VIBA_DYNAMODB_ENDPOINT',
   /** Override of the JWKS URL (the emulator's dev issuer); unset in AWS, where Cognito's is used. */

@@ -40,7 +40,7 @@ async function deliver(
 ): Promise<FanOutResult> {
   const result: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
   const outcomes = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, async (target) => {
-    const outcome = await deps.delivery.post(target.connectionId, frame);
+    const outcome = await deps.delivery.post({ connectionId: target.connectionId, sub: target.sub }, frame);
     if (outcome === 'gone') {
       // The client vanished without $disconnect (API Gateway runs it best-effort): clean up as it would.
       const rooms = await deps.store.deleteConnection(target.connectionId);

@@ -9,8 +9,19 @@ export type Clock = () => number;
 
 export const systemClock: Clock = () => Date.now();
 
-/** The channel a connection came in on. */
-export type Channel = 'ws';
+/** The channel a connection came in on: API Gateway WebSocket or IoT Core MQTT. */
+export type Channel = 'ws' | 'mqtt';
+
+/**
+ * Where an MQTT connection stands in IoT's lifecycle events. IoT may deliver `connected` / `disconnected`
+ * late, twice or out of order; `versionNumber` (per client id, shared by a session's two events) orders
+ * them, so a stale event never overwrites what a newer one wrote.
+ */
+export interface ConnectionLifecycle {
+  versionNumber: number;
+  /** Epoch ms of the event, kept for diagnosis. */
+  timestamp: number;
+}
 
 export interface ConnectionRecord {
   connectionId: string;
@@ -22,8 +33,10 @@ export interface ConnectionRecord {
   connectedAt: number;
   /** Token expiry, epoch seconds. */
   tokenExp: number;
-  /** Epoch seconds after which the record is expired (TTL); at most API Gateway's 2-hour cut plus margin. */
+  /** Epoch seconds after which the record is expired (TTL): the channel's longest connection plus margin. */
   expiresAt: number;
+  /** MQTT only: the lifecycle event that wrote the record. */
+  lifecycle?: ConnectionLifecycle;
 }
 
 export interface RoomRecord {
@@ -87,10 +100,26 @@ export interface MessagePage {
  * writes that can race are conditional. Reads never return expired items (TTL deletion is lazy).
  */
 export interface Store {
-  putConnection(connection: ConnectionRecord): Promise<void>;
+  /**
+   * Records a connection. With `connection.lifecycle` the write is conditional: it happens only if no record
+   * (nor a gone mark of {@link Store.markConnectionGone}) with the same or a newer `versionNumber` is stored, and
+   * returns false otherwise, so a late or repeated `connected` event changes nothing. Without it, always true.
+   */
+  putConnection(connection: ConnectionRecord): Promise<boolean>;
   getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
   /** Deletes the connection and all its subscriptions; returns the rooms it was subscribed to. Idempotent. */
   deleteConnection(connectionId: string): Promise<string[]>;
+  /**
+   * Ends an MQTT session: replaces the connection's record by a gone mark carrying `lifecycle` (which blocks a
+   * late `connected` of the same session; it expires at `expiresAt`, epoch seconds), then deletes the
+   * connection's subscriptions and returns their rooms. Conditional on no newer `versionNumber` being
+   * stored: then nothing changes and the answer is undefined (the `disconnected` event is stale).
+   */
+  markConnectionGone(
+    connectionId: string,
+    lifecycle: ConnectionLifecycle,
+    expiresAt: number,
+  ): Promise<string[] | undefined>;
   listUserConnections(sub: string): Promise<ConnectionRecord[]>;
 
   getRoom(room: string): Promise<RoomRecord | undefined>;
@@ -158,12 +187,22 @@ export interface Store {
 /** What happened to one post. */
 export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
 
+/** A connection to post to, with its user: MQTT delivers per user (`rt/users/{sub}/rooms/{room}`). */
+export interface DeliveryTarget {
+  connectionId: string;
+  sub: string;
+}
+
 /**
  * Sends frames to connections. Implementations retry throttling (429) and server errors (5xx) with
  * full-jitter backoff and report a vanished connection (410) as `gone` without throwing.
  */
 export interface Delivery {
-  post(connectionId: string, frame: ServerFrame): Promise<DeliveryOutcome>;
+  /**
+   * Posts `frame` to one target. The fan-out hands the *same* frame object to every target of one
+   * message, which lets a delivery merge targets that share a destination (see `RoutingDelivery`).
+   */
+  post(target: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome>;
   /** Closes a connection from the server side. A connection that is already gone is not an error. */
   close(connectionId: string): Promise<void>;
 }

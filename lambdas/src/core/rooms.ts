@@ -54,7 +54,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
   if (!already) {
     await store.subscribe(
       { room: frame.room, connectionId: caller.connectionId, sub: caller.sub, subscribedAt: deps.clock() },
-      connectionExpiresAt(caller.connectedAt),
+      connectionExpiresAt(caller.connectedAt, caller.connectionId),
     );
     await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);
   }

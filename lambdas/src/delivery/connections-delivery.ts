@@ -10,13 +10,13 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { LIMITS, type ServerFrame } from '@viba-realtime/protocol';
 import { fullJitterDelay } from '../core/concurrency.js';
-import type { Delivery, DeliveryOutcome } from '../core/ports.js';
+import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../core/ports.js';
 import type { Logger } from '../log.js';
 
 const encoder = new TextEncoder();
 
 /** HTTP status of an SDK v3 error (`$metadata.httpStatusCode`; SDK v3 has no `statusCode`). */
-function httpStatus(error: unknown): number | undefined {
+export function httpStatus(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 
@@ -24,7 +24,8 @@ function isGone(error: unknown): boolean {
   return (error as { name?: string })?.name === 'GoneException' || httpStatus(error) === 410;
 }
 
-function isRetryable(error: unknown): boolean {
+/** Whether an SDK v3 error is worth retrying: throttling or a server error. */
+export function isRetryable(error: unknown): boolean {
   const status = httpStatus(error);
   const name = (error as { name?: string })?.name;
   return (
@@ -68,7 +69,7 @@ export class ConnectionsDelivery implements Delivery {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  async post(connectionId: string, frame: ServerFrame): Promise<DeliveryOutcome> {
+  async post({ connectionId }: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
     const data = encoder.encode(JSON.stringify(frame));
     for (let attempt = 0; ; attempt++) {
       try {

@@ -68,3 +68,48 @@ export type WsRouteResult = Exclude<APIGatewayProxyResultV2, string> & { statusC
 /** Environment of a handler: the variables named in the protocol's `ENV` plus the AWS ones
  * (`AWS_REGION`, and credentials when run by the emulator). */
 export type HandlerEnv = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The event the IoT rules on the client-to-server topics send the `iot-ingress` Lambda. Both rules (one per
+ * topic filter, same Lambda) select exactly this:
+ *
+ * ```sql
+ * SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId FROM 'rt/users/+/requests'
+ * SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId FROM 'rt/rooms/+/send'
+ * ```
+ *
+ * The payload travels base64-encoded rather than merged as JSON (`SELECT *`): a rule can only merge a JSON
+ * payload, and a frame that is not JSON must still be answered with a `bad_request` error frame. IoT's
+ * "Working with binary payloads" page (binary-payloads.html) documents `encode(*, 'base64')` in a SELECT with
+ * other fields, and that a Lambda action takes a non-JSON payload only base64-encoded in a JSON event.
+ */
+export interface IotIngressEvent {
+  /** The topic the client published to (`topic()`). */
+  topic: string;
+  /** The publishing client's MQTT client id (`clientid()`). */
+  clientId: string;
+  /** The MQTT payload, base64 (`encode(*, 'base64')`). */
+  payload: string;
+}
+
+/**
+ * The event the IoT rule on the lifecycle topics sends the `iot-presence` Lambda: IoT's lifecycle event JSON
+ * as published (life-cycle-events.html), selected whole:
+ *
+ * ```sql
+ * SELECT * FROM '$aws/events/presence/+/+'
+ * ```
+ */
+export interface IotPresenceEvent {
+  clientId: string;
+  /** Epoch ms. */
+  timestamp: number;
+  eventType: 'connected' | 'disconnected';
+  sessionIdentifier?: string;
+  principalIdentifier?: string;
+  ipAddress?: string;
+  /** Per client id; grows with each connection; a session's two events share it. */
+  versionNumber: number;
+  clientInitiatedDisconnect?: boolean;
+  disconnectReason?: string;
+}

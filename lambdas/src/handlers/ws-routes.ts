@@ -4,28 +4,19 @@
  * API Gateway's answer: for two-way routes the answer's `body` is the frame the caller receives.
  */
 
-import {
-  type ClientFrame,
-  type ErrorFrame,
-  frameRefOf,
-  parseGroups,
-  RealtimeError,
-  type ServerFrame,
-  TokenExpiredError,
-  ValidationError,
-  validateClientFrame,
-} from '@viba-realtime/protocol';
+import { parseGroups, RealtimeError, type ServerFrame, TokenExpiredError } from '@viba-realtime/protocol';
 import type { Context } from 'aws-lambda';
 import { loadConfig } from '../config.js';
 import { connect, disconnect } from '../core/connections.js';
 import type { Caller, CoreDeps } from '../core/deps.js';
 import { type Clock, type Delivery, systemClock } from '../core/ports.js';
-import { history, join, leave } from '../core/rooms.js';
-import { send } from '../core/send.js';
 import { ConnectionsDelivery } from '../delivery/connections-delivery.js';
+import { IotDelivery } from '../delivery/iot-delivery.js';
+import { RoutingDelivery } from '../delivery/routing-delivery.js';
 import { createLogger, type Logger } from '../log.js';
 import { createDynamoDbStore } from '../store/dynamodb.js';
 import type { HandlerEnv, WsRouteEvent, WsRouteResult } from './events.js';
+import { answer, errorFrame, parseRequest, refusal } from './requests.js';
 
 function callerOf(event: WsRouteEvent): Caller | undefined {
   const auth = event.requestContext.authorizer;
@@ -44,31 +35,6 @@ function reply(frame: ServerFrame): WsRouteResult {
   return { statusCode: 200, body: JSON.stringify(frame) };
 }
 
-function errorFrame(error: RealtimeError, ref: { action?: string; ref?: string; room?: string }): ErrorFrame {
-  return {
-    type: 'error',
-    code: error.code,
-    message: error.message,
-    ...ref,
-    ...(error.details === undefined ? {} : { details: error.details }),
-  };
-}
-
-async function dispatch(deps: CoreDeps, caller: Caller, frame: ClientFrame): Promise<ServerFrame> {
-  switch (frame.action) {
-    case 'join':
-      return join(deps, caller, frame);
-    case 'leave':
-      return leave(deps, caller, frame);
-    case 'send':
-      return send(deps, caller, frame);
-    case 'history':
-      return history(deps, caller, frame);
-    case 'ping':
-      return { type: 'pong', ...(frame.id === undefined ? {} : { ref: frame.id }), ts: deps.clock() };
-  }
-}
-
 /** Builds the routes handler from an environment (see `ENV` in the protocol). Tests and the emulator may
  * inject a clock; nothing else is injectable, so the emulator runs exactly what AWS runs. */
 export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } = {}) {
@@ -82,6 +48,10 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
     ...(config.credentials ? { credentials: config.credentials } : {}),
     clock,
   });
+  // MQTT members of a room get their frames through IoT Core (one client for every request).
+  const iot = config.iotEndpoint
+    ? new IotDelivery({ endpoint: config.iotEndpoint, region: config.region, credentials: config.credentials, log })
+    : undefined;
   // One delivery client per @connections endpoint; in AWS the endpoint comes from the event.
   const deliveries = new Map<string, Delivery>();
   const deliveryFor = (event: WsRouteEvent): Delivery => {
@@ -89,7 +59,13 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
     const endpoint = config.connectionsEndpoint ?? `https://${domainName}/${stage}`;
     let delivery = deliveries.get(endpoint);
     if (!delivery) {
-      delivery = new ConnectionsDelivery({ endpoint, region: config.region, credentials: config.credentials, log });
+      const websocket = new ConnectionsDelivery({
+        endpoint,
+        region: config.region,
+        credentials: config.credentials,
+        log,
+      });
+      delivery = new RoutingDelivery({ websocket, mqtt: iot, log });
       deliveries.set(endpoint, delivery);
     }
     return delivery;
@@ -116,33 +92,20 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
       return { statusCode: 200 };
     }
 
-    const raw = event.body ?? '';
-    let value: unknown;
-    let isJson = true;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      isJson = false;
-    }
-    const ref = frameRefOf(value);
+    const request = parseRequest(event.body ?? '');
     try {
       if (!caller) throw new RealtimeError('internal', 'The connection has no authorizer context.');
       if (caller.tokenExp <= Math.floor(clock() / 1000)) {
         // Tell the client why, then close: a token's lifetime bounds its connection's.
-        await core.delivery.post(connectionId, errorFrame(new TokenExpiredError(caller.tokenExp), ref));
+        const expired = errorFrame(new TokenExpiredError(caller.tokenExp), request.ref);
+        await core.delivery.post({ connectionId, sub: caller.sub }, expired);
         await core.delivery.close(connectionId);
         requestLog.info('closed connection with expired token', { sub: caller.sub, exp: caller.tokenExp });
         return { statusCode: 200 };
       }
-      if (!isJson) throw new ValidationError('bad_request', 'The frame is not valid JSON.');
-      return reply(await dispatch(core, caller, validateClientFrame(value)));
+      return reply(await answer(core, caller, request, requestLog));
     } catch (error) {
-      if (error instanceof RealtimeError) {
-        if (!(error instanceof ValidationError)) requestLog.info('request refused', { code: error.code, ...ref });
-        return reply(errorFrame(error, ref));
-      }
-      requestLog.error('route failed', { error, ...ref });
-      return reply(errorFrame(new RealtimeError('internal'), ref));
+      return reply(refusal(error, request.ref, requestLog));
     }
   };
 }

@@ -21,6 +21,7 @@ import {
   type Channel,
   type ClaimResult,
   type Clock,
+  type ConnectionLifecycle,
   type ConnectionRecord,
   type DedupeRecord,
   type MessagePage,
@@ -97,8 +98,8 @@ export class DynamoDbStore implements Store {
 
   // ---- connections ----
 
-  async putConnection(connection: ConnectionRecord): Promise<void> {
-    await this.put({
+  async putConnection(connection: ConnectionRecord): Promise<boolean> {
+    const item: Item = {
       ...keys.connection(connection.connectionId),
       ...keys.connectionByUser(connection.sub, connection.connectionId),
       type: 'connection',
@@ -110,12 +111,69 @@ export class DynamoDbStore implements Store {
       connectedAt: connection.connectedAt,
       tokenExp: connection.tokenExp,
       [TTL]: connection.expiresAt,
-    });
+      ...(connection.lifecycle === undefined
+        ? {}
+        : { lifecycleVersion: connection.lifecycle.versionNumber, lifecycleTs: connection.lifecycle.timestamp }),
+    };
+    if (connection.lifecycle === undefined) {
+      await this.put(item);
+      return true;
+    }
+    return this.putIfNewer(item, connection.lifecycle.versionNumber, 'newer');
   }
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
     const item = await this.get(keys.connection(connectionId));
-    return item === undefined ? undefined : toConnection(item);
+    // A gone mark (MQTT) shares the key but is no connection.
+    return item === undefined || item.type !== 'connection' ? undefined : toConnection(item);
+  }
+
+  async markConnectionGone(
+    connectionId: string,
+    lifecycle: ConnectionLifecycle,
+    expiresAt: number,
+  ): Promise<string[] | undefined> {
+    const mark: Item = {
+      ...keys.connection(connectionId),
+      type: 'connection-gone',
+      connectionId,
+      lifecycleVersion: lifecycle.versionNumber,
+      lifecycleTs: lifecycle.timestamp,
+      [TTL]: expiresAt,
+    };
+    // The session's own record has the same version and gives way; a newer session's does not.
+    if (!(await this.putIfNewer(mark, lifecycle.versionNumber, 'same or newer'))) return undefined;
+    const prefix = keys.connectionSubscriptionsPrefix(connectionId);
+    const subscriptions = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
+    await batchDelete(
+      this.client,
+      this.tableName,
+      subscriptions.map((item) => primaryKey(item)),
+    );
+    return subscriptions.filter((item) => this.isLive(item)).map((item) => str(item, 'room'));
+  }
+
+  /**
+   * Puts an item unless the stored one at its key carries a lifecycle version that wins: with `newer`, the
+   * stored item must be older than `version` (a duplicate `connected` changes nothing); with `same or
+   * newer`, older or equal (a `disconnected` replaces its own session's record). Expired items never win.
+   */
+  private async putIfNewer(item: Item, version: number, replaces: 'newer' | 'same or newer'): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: `attribute_not_exists(#pk) OR attribute_not_exists(#lv) OR #lv ${replaces === 'newer' ? '<' : '<='} :v OR #ttl <= :now`,
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#lv': 'lifecycleVersion', '#ttl': TTL },
+          ExpressionAttributeValues: { ':v': version, ':now': Math.floor(this.nowSeconds()) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
   }
 
   async deleteConnection(connectionId: string): Promise<string[]> {
@@ -640,6 +698,9 @@ function toConnection(item: Item): ConnectionRecord {
     connectedAt: num(item, 'connectedAt'),
     tokenExp: num(item, 'tokenExp'),
     expiresAt: num(item, TTL),
+    ...(typeof item.lifecycleVersion === 'number'
+      ? { lifecycle: { versionNumber: item.lifecycleVersion, timestamp: num(item, 'lifecycleTs') } }
+      : {}),
   };
 }
 

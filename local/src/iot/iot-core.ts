@@ -24,6 +24,7 @@ import {
   type IotPolicyContext,
   iotArn,
 } from './policy-evaluator.js';
+import type { IotRulesEngine } from './rules.js';
 
 /**
  * A custom authorizer's answer. IoT's API model types `policyDocuments` as JSON strings, `@types/aws-lambda`
@@ -53,6 +54,8 @@ export interface IotCoreOptions {
   serverName: string;
   /** Overrides of the broker's limits (tests). */
   brokerLimits?: Partial<BrokerLimits>;
+  /** The rules engine: sees every authorized publish, the lifecycle events included (see `rules.ts`). */
+  rules?: Pick<IotRulesEngine, 'onPublish'>;
 }
 
 /** The IoT Core emulation: the broker with IoT's hooks in place, and its test hooks. */
@@ -377,6 +380,12 @@ export function createIotCore(options: IotCoreOptions): IotCore {
     now: clock,
     ...(options.brokerLimits ? { limits: options.brokerLimits } : {}),
     hooks: {
+      ...(options.rules
+        ? {
+            onPublish: (client, topic, payload) =>
+              options.rules?.onPublish(client, topic, payload) ?? Promise.resolve(),
+          }
+        : {}),
       async authenticate(request) {
         const connectionId = randomUUID();
         const grant = await authorize(request, connectionId);

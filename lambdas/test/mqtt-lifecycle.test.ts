@@ -1,0 +1,115 @@
+/**
+ * MQTT sessions from IoT's lifecycle events, on the real store (the emulator's DynamoDB-API server): events
+ * arriving late, twice or out of order never undo a newer session.
+ */
+import type { ServerFrame } from '@viba-realtime/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
+import {
+  isMqttConnectionId,
+  mqttConnected,
+  mqttConnectionId,
+  mqttDisconnected,
+  subOfClientId,
+} from '../src/core/connections.js';
+import type { CoreDeps } from '../src/core/deps.js';
+import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../src/core/ports.js';
+import { createLogger } from '../src/log.js';
+import { createDynamoDbStore } from '../src/store/dynamodb.js';
+
+class RecordingDelivery implements Delivery {
+  readonly posts: { connectionId: string; frame: ServerFrame }[] = [];
+  async post({ connectionId }: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
+    this.posts.push({ connectionId, frame });
+    return 'delivered';
+  }
+  async close(): Promise<void> {}
+}
+
+let dynamo: LocalDynamoDb;
+const now = Date.UTC(2026, 10, 25);
+const clock = () => now;
+
+beforeAll(async () => {
+  dynamo = await startLocalDynamoDb({ tableName: 'mqtt-lifecycle', clock });
+});
+afterAll(() => dynamo.close());
+
+let counter = 0;
+function setup() {
+  const store = createDynamoDbStore({
+    tableName: dynamo.tableName,
+    region: 'us-east-1',
+    endpoint: dynamo.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    clock,
+  });
+  const delivery = new RecordingDelivery();
+  const deps: CoreDeps = { store, delivery, clock, log: createLogger('silent') };
+  const clientId = `user${++counter}.dev`;
+  const event = (versionNumber: number) => ({ clientId, lifecycle: { versionNumber, timestamp: now + versionNumber } });
+  const connectionId = mqttConnectionId(clientId);
+  const room = `room-${counter}`;
+  return { store, delivery, deps, clientId, connectionId, event, room, sub: subOfClientId(clientId) };
+}
+
+describe('MQTT connection ids', () => {
+  it('are the client id behind mqtt:, and the user is the part before the separator', () => {
+    expect(mqttConnectionId('alice.phone')).toBe('mqtt:alice.phone');
+    expect(isMqttConnectionId('mqtt:alice.phone')).toBe(true);
+    expect(isMqttConnectionId('Zx1abcDEFghi12=')).toBe(false);
+    expect(subOfClientId('alice.phone.2')).toBe('alice');
+    expect(subOfClientId('alice')).toBe('alice');
+  });
+});
+
+describe('lifecycle events', () => {
+  it('records a connected session once, as an mqtt connection of the client id user', async () => {
+    const { deps, store, event, connectionId, sub } = setup();
+    expect(await mqttConnected(deps, event(3))).toBe(true);
+    expect(await mqttConnected(deps, event(3))).toBe(false);
+    expect(await mqttConnected(deps, event(2))).toBe(false);
+    const record = await store.getConnection(connectionId);
+    expect(record).toMatchObject({ connectionId, sub, channel: 'mqtt', lifecycle: { versionNumber: 3 } });
+    expect((await store.listUserConnections(sub)).map((c) => c.connectionId)).toEqual([connectionId]);
+  });
+
+  it('disconnects the session: subscriptions gone, the room told the user left', async () => {
+    const { deps, store, delivery, event, connectionId, sub, room } = setup();
+    await mqttConnected(deps, event(1));
+    await store.subscribe({ room, connectionId, sub, subscribedAt: now }, Math.floor(now / 1000) + 3600);
+    await store.subscribe(
+      { room, connectionId: 'ws-other', sub: 'other', subscribedAt: now },
+      Math.floor(now / 1000) + 3600,
+    );
+    expect(await mqttDisconnected(deps, event(1))).toBe(true);
+    expect((await store.listRoomSubscriptions(room)).map((s) => s.connectionId)).toEqual(['ws-other']);
+    expect(await store.getConnection(connectionId)).toBeUndefined();
+    expect(await store.listUserConnections(sub)).toEqual([]);
+    expect(delivery.posts).toEqual([
+      { connectionId: 'ws-other', frame: expect.objectContaining({ type: 'presence', user: sub, state: 'left' }) },
+    ]);
+    // Repeated, the event finds the session already gone: nothing more is announced.
+    expect(await mqttDisconnected(deps, event(1))).toBe(true);
+    expect(delivery.posts).toHaveLength(1);
+  });
+
+  it('ignores a connected event arriving after its own disconnected', async () => {
+    const { deps, store, event, connectionId } = setup();
+    expect(await mqttDisconnected(deps, event(4))).toBe(true);
+    expect(await mqttConnected(deps, event(4))).toBe(false);
+    expect(await store.getConnection(connectionId)).toBeUndefined();
+    expect(await mqttConnected(deps, event(5))).toBe(true);
+    expect(await store.getConnection(connectionId)).toMatchObject({ lifecycle: { versionNumber: 5 } });
+  });
+
+  it('ignores a late disconnected of an older session: the newer one keeps its record and subscriptions', async () => {
+    const { deps, store, event, connectionId, sub, room } = setup();
+    await mqttConnected(deps, event(1));
+    await mqttConnected(deps, event(2));
+    await store.subscribe({ room, connectionId, sub, subscribedAt: now }, Math.floor(now / 1000) + 3600);
+    expect(await mqttDisconnected(deps, event(1))).toBe(false);
+    expect(await store.getConnection(connectionId)).toMatchObject({ lifecycle: { versionNumber: 2 } });
+    expect((await store.listRoomSubscriptions(room)).map((s) => s.connectionId)).toEqual([connectionId]);
+  });
+});
