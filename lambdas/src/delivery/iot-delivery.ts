@@ -1,58 +1,40 @@
 /**
  * {@link Delivery} over AWS IoT Core's data-plane `Publish`: a room's chat and presence frames reach an MQTT
  * member on their own topic `rt/users/{sub}/rooms/{room}` (design: docs/design/mqtt-channel.md, option 1),
- * and request answers on `rt/users/{sub}/responses`. Retries are ours, as in `ConnectionsDelivery` (the
- * client is built with `maxAttempts: 1`): throttling and 5xx are retried with full-jitter backoff.
+ * and request answers on `rt/users/{sub}/responses`, under the shared retry policy (./retry.ts).
  *
  * IoT never reports a subscriber gone (a publish succeeds with or without subscribers), so this delivery
  * never answers `gone`: MQTT subscriptions are cleaned up by the `disconnected` lifecycle event instead.
  */
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
-import { LIMITS, type ServerFrame, topics } from '@viba-realtime/protocol';
-import { fullJitterDelay } from '../core/concurrency.js';
+import { type ServerFrame, topics } from '@viba-realtime/protocol';
 import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../core/ports.js';
 import type { Logger } from '../log.js';
-import { isRetryable } from './connections-delivery.js';
+import { type DeliveryClientOptions, DeliveryRetrier, deliveryClientConfig } from './retry.js';
 
 const encoder = new TextEncoder();
 
-/** Options of {@link IotDelivery}. */
-export interface IotDeliveryOptions {
-  /** The account's IoT data endpoint, `https://{prefix}-ats.iot.{region}.amazonaws.com`, or the emulator's
-   * `http://127.0.0.1:4000` (`VIBA_IOT_ENDPOINT`). */
-  endpoint: string;
-  region: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
-  log: Logger;
-  /** @default LIMITS.deliveryMaxAttempts */
-  maxAttempts?: number;
-  /** Injected so tests need not wait for real backoff. @default setTimeout-based sleep */
-  sleep?: (ms: number) => Promise<void>;
-}
+/** Options of {@link IotDelivery}; `endpoint` is the account's IoT data endpoint,
+ * `https://{prefix}-ats.iot.{region}.amazonaws.com`, or the emulator's `http://127.0.0.1:4000`
+ * (`VIBA_IOT_ENDPOINT`). */
+export type IotDeliveryOptions = DeliveryClientOptions;
 
 /** Frames that belong to a room's traffic, the only ones a member's room topic carries. */
 function roomOf(frame: ServerFrame): string | undefined {
   return frame.type === 'chat' || frame.type === 'presence' ? frame.room : undefined;
 }
 
+const neverGone = () => false;
+
 export class IotDelivery implements Delivery {
   readonly client: IoTDataPlaneClient;
   readonly #log: Logger;
-  readonly #maxAttempts: number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #retrier: DeliveryRetrier;
 
   constructor(options: IotDeliveryOptions) {
-    this.client = new IoTDataPlaneClient({
-      endpoint: options.endpoint,
-      region: options.region,
-      maxAttempts: 1,
-      // One resolved middleware stack for every publish, not one per call (see bench/delivery-cost.ts).
-      cacheMiddleware: true,
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-    });
+    this.client = new IoTDataPlaneClient(deliveryClientConfig(options));
     this.#log = options.log;
-    this.#maxAttempts = options.maxAttempts ?? LIMITS.deliveryMaxAttempts;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#retrier = new DeliveryRetrier(options);
   }
 
   /** Publishes a chat or presence frame to the target user's room topic; other frames have no room topic. */
@@ -66,20 +48,11 @@ export class IotDelivery implements Delivery {
   }
 
   /** Publishes a frame to a topic at QoS 1 (IoT's highest), retrying throttling and server errors. */
-  async publish(topic: string, frame: ServerFrame): Promise<DeliveryOutcome> {
+  publish(topic: string, frame: ServerFrame): Promise<DeliveryOutcome> {
     const payload = encoder.encode(JSON.stringify(frame));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.client.send(new PublishCommand({ topic, qos: 1, payload }));
-        return 'delivered';
-      } catch (error) {
-        if (!isRetryable(error) || attempt + 1 >= this.#maxAttempts) {
-          this.#log.warn('IoT publish failed', { topic, attempts: attempt + 1, error });
-          return 'failed';
-        }
-        await this.#sleep(fullJitterDelay(attempt, LIMITS.deliveryBackoffBaseMs, LIMITS.deliveryBackoffMaxMs));
-      }
-    }
+    return this.#retrier.run(() => this.client.send(new PublishCommand({ topic, qos: 1, payload })), neverGone, {
+      topic,
+    });
   }
 
   /** IoT's data plane cannot close a client's connection; the authorizer's `disconnectAfterInSeconds` does. */
