@@ -26,7 +26,7 @@ import { buildIotPolicy, IotPolicyBuildError } from '../auth/iot-policy.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { type Clock, type Store, systemClock } from '../core/ports.js';
 import { createLogger, type Logger } from '../log.js';
-import { createDynamoDbStore } from '../store/dynamodb.js';
+import { createStoreFromConfig } from '../store/dynamodb.js';
 import type { HandlerEnv } from './events.js';
 
 /**
@@ -153,13 +153,7 @@ export function createIotAuthorizerHandler(env: HandlerEnv, deps: IotAuthorizerD
     tokenUse: config.tokenUse,
     ...(config.jwksUri ? { jwksUri: config.jwksUri } : {}),
   });
-  const store: Store = createDynamoDbStore({
-    tableName: config.tableName,
-    region: config.region,
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
-    clock,
-  });
+  const store: Store = createStoreFromConfig(config, clock);
 
   /** The rooms to grant; on a store failure none (logged): the requests topic still serves every room, and
    * the next refresh (5 minutes) tries again. Refusing would turn a DynamoDB blip into an MQTT outage. */

@@ -11,7 +11,7 @@ import { ConnectionsDelivery } from '../delivery/connections-delivery.js';
 import { IotDelivery } from '../delivery/iot-delivery.js';
 import { RoutingDelivery } from '../delivery/routing-delivery.js';
 import { createLogger, type Logger } from '../log.js';
-import { createDynamoDbStore } from '../store/dynamodb.js';
+import { createStoreFromConfig } from '../store/dynamodb.js';
 import type { HandlerEnv } from './events.js';
 
 /** The long-lived parts of an IoT rule Lambda, built once per execution environment. */
@@ -34,13 +34,7 @@ export function createIotRuntime(env: HandlerEnv, handler: string, deps: { clock
   if (!config.connectionsEndpoint) throw new ConfigError(`Environment variable ${ENV.connectionsEndpoint} is not set.`);
   const clock = deps.clock ?? systemClock;
   const log = createLogger(config.logLevel).child({ handler });
-  const store = createDynamoDbStore({
-    tableName: config.tableName,
-    region: config.region,
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
-    clock,
-  });
+  const store = createStoreFromConfig(config, clock);
   const common = { region: config.region, credentials: config.credentials, log };
   const iot = new IotDelivery({ endpoint: config.iotEndpoint, ...common });
   const websocket = new ConnectionsDelivery({ endpoint: config.connectionsEndpoint, ...common });

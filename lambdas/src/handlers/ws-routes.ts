@@ -14,7 +14,7 @@ import { ConnectionsDelivery } from '../delivery/connections-delivery.js';
 import { IotDelivery } from '../delivery/iot-delivery.js';
 import { RoutingDelivery } from '../delivery/routing-delivery.js';
 import { createLogger, type Logger } from '../log.js';
-import { createDynamoDbStore } from '../store/dynamodb.js';
+import { createStoreFromConfig } from '../store/dynamodb.js';
 import type { HandlerEnv, WsRouteEvent, WsRouteResult } from './events.js';
 import { answer, errorFrame, parseRequest, refusal } from './requests.js';
 
@@ -41,13 +41,7 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
   const config = loadConfig(env, { table: true, auth: false });
   const clock = deps.clock ?? systemClock;
   const log = createLogger(config.logLevel).child({ handler: 'ws-routes' });
-  const store = createDynamoDbStore({
-    tableName: config.tableName,
-    region: config.region,
-    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
-    clock,
-  });
+  const store = createStoreFromConfig(config, clock);
   // MQTT members of a room get their frames through IoT Core (one client for every request).
   const iot = config.iotEndpoint
     ? new IotDelivery({ endpoint: config.iotEndpoint, region: config.region, credentials: config.credentials, log })

@@ -17,6 +17,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type JsonObject, keys, LIMITS, type RoomVisibility, TABLE } from '@viba-realtime/protocol';
+import type { HandlerConfig } from '../config.js';
 import {
   type Channel,
   type ClaimResult,
@@ -732,4 +733,18 @@ function toMessage(item: Item): StoredMessage {
     body: JSON.parse(str(item, 'body')) as JsonObject,
     ref: str(item, 'ref'),
   };
+}
+
+/** The store a handler uses, from its configuration (see `loadConfig`). */
+export function createStoreFromConfig(
+  config: Pick<HandlerConfig, 'tableName' | 'region' | 'dynamodbEndpoint' | 'credentials'>,
+  clock: Clock,
+): DynamoDbStore {
+  return createDynamoDbStore({
+    tableName: config.tableName,
+    region: config.region,
+    ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    clock,
+  });
 }
