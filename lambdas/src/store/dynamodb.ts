@@ -144,6 +144,11 @@ export class DynamoDbStore implements Store {
     };
     // The session's own record has the same version and gives way; a newer session's does not.
     if (!(await this.putIfNewer(mark, lifecycle.versionNumber, 'same or newer'))) return undefined;
+    return this.deleteSubscriptionsOf(connectionId);
+  }
+
+  /** Deletes every subscription of a connection; returns the rooms of the live ones. */
+  private async deleteSubscriptionsOf(connectionId: string): Promise<string[]> {
     const prefix = keys.connectionSubscriptionsPrefix(connectionId);
     const subscriptions = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
     await batchDelete(
@@ -178,17 +183,11 @@ export class DynamoDbStore implements Store {
   }
 
   async deleteConnection(connectionId: string): Promise<string[]> {
-    const prefix = keys.connectionSubscriptionsPrefix(connectionId);
-    const subscriptions = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
     // Subscriptions first: if this call dies half-way, the connection item and the index still lead a
     // retry (or the 410 cleanup of a later fan-out) to what is left.
-    await batchDelete(
-      this.client,
-      this.tableName,
-      subscriptions.map((item) => primaryKey(item)),
-    );
+    const rooms = await this.deleteSubscriptionsOf(connectionId);
     await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: keys.connection(connectionId) }));
-    return subscriptions.filter((item) => this.isLive(item)).map((item) => str(item, 'room'));
+    return rooms;
   }
 
   async listUserConnections(sub: string): Promise<ConnectionRecord[]> {
