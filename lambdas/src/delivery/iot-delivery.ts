@@ -47,12 +47,22 @@ export class IotDelivery implements Delivery {
     return this.publish(topics.userRoom(target.sub, room), frame);
   }
 
-  /** Publishes a frame to a topic at QoS 1 (IoT's highest), retrying throttling and server errors. */
-  publish(topic: string, frame: ServerFrame): Promise<DeliveryOutcome> {
+  /**
+   * Publishes a frame to a topic at QoS 1 (IoT's highest), retrying throttling and server errors.
+   * `correlationData` (base64, as IoT's rules hand it over) is set as the MQTT 5 correlation data, so an MQTT 5
+   * requester can match the answer to its request; MQTT 3.1.1 subscribers receive the payload alone.
+   */
+  publish(topic: string, frame: ServerFrame, options: { correlationData?: string } = {}): Promise<DeliveryOutcome> {
     const payload = encoder.encode(JSON.stringify(frame));
-    return this.#retrier.run(() => this.client.send(new PublishCommand({ topic, qos: 1, payload })), neverGone, {
+    const command = new PublishCommand({
       topic,
+      qos: 1,
+      payload,
+      contentType: 'application/json',
+      payloadFormatIndicator: 'UTF8_DATA',
+      ...(options.correlationData === undefined ? {} : { correlationData: options.correlationData }),
     });
+    return this.#retrier.run(() => this.client.send(command), neverGone, { topic });
   }
 
   /** IoT's data plane cannot close a client's connection; the authorizer's `disconnectAfterInSeconds` does. */

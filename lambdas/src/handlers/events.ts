@@ -71,17 +71,21 @@ export type HandlerEnv = Readonly<Record<string, string | undefined>>;
 
 /**
  * The event the IoT rules on the client-to-server topics send the `iot-ingress` Lambda. Both rules (one per
- * topic filter, same Lambda) select exactly this:
+ * topic filter, same Lambda; the SQL is `IOT_RULES` in the contract) select exactly this:
  *
  * ```sql
- * SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId FROM 'rt/users/+/requests'
- * SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId FROM 'rt/rooms/+/send'
+ * SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId,
+ *   get_mqtt_property('response_topic') AS responseTopic,
+ *   get_mqtt_property('correlation_data') AS correlationData
+ * FROM 'rt/users/+/requests'   -- and FROM 'rt/rooms/+/send'
  * ```
  *
  * The payload travels base64-encoded rather than merged as JSON (`SELECT *`): a rule can only merge a JSON
  * payload, and a frame that is not JSON must still be answered with a `bad_request` error frame. IoT's
  * "Working with binary payloads" page (binary-payloads.html) documents `encode(*, 'base64')` in a SELECT with
  * other fields, and that a Lambda action takes a non-JSON payload only base64-encoded in a JSON event.
+ * `get_mqtt_property` yields nothing for a property the PUBLISH lacks (every MQTT 3.1.1 publish), so the
+ * two MQTT 5 fields are absent then; IoT hands correlation data over base64-encoded.
  */
 export interface IotIngressEvent {
   /** The topic the client published to (`topic()`). */
@@ -90,6 +94,10 @@ export interface IotIngressEvent {
   clientId: string;
   /** The MQTT payload, base64 (`encode(*, 'base64')`). */
   payload: string;
+  /** MQTT 5 only: the PUBLISH's response topic, where the client wants the answer. */
+  responseTopic?: string;
+  /** MQTT 5 only: the PUBLISH's correlation data, base64; echoed on the answer. */
+  correlationData?: string;
 }
 
 /**

@@ -6,6 +6,12 @@
  * publishes the answer (ack, history page, pong or error) to `rt/users/{sub}/responses`. Bad input is
  * answered with an error frame, never thrown: IoT would retry a failed invocation, repeating the refusal.
  *
+ * MQTT 5 request/response: a PUBLISH may name a response topic and carry correlation data. The answer then
+ * carries the same correlation data, so a client can match answers without an `id` in the frame. The response
+ * topic must be the user's own `rt/users/{sub}/responses` (the only answer topic their IoT policy lets them
+ * receive); any other is refused with `bad_request` before the request runs, as the server would otherwise
+ * publish to a topic the user chose.
+ *
  * No token-expiry check: an MQTT connection is closed by IoT at the custom authorizer's
  * `disconnectAfterInSeconds`, which never reaches past the token's expiry, so a request published on a
  * live connection always comes with a valid token.
@@ -14,9 +20,11 @@ import {
   ForbiddenError,
   isJsonObject,
   parseTopic,
+  type RealtimeError,
   type ServerFrame,
   TOPIC_SUB_PATTERN,
   topics,
+  ValidationError,
 } from '@viba-realtime/protocol';
 import type { Context } from 'aws-lambda';
 import { mqttConnectionId, subOfClientId } from '../core/connections.js';
@@ -56,22 +64,38 @@ export function createIotIngressHandler(env: HandlerEnv, deps: { clock?: Clock }
     }
     const topic = typeof event.topic === 'string' ? parseTopic(event.topic) : undefined;
     const text = Buffer.from(typeof event.payload === 'string' ? event.payload : '', 'base64').toString('utf8');
+    const replyTo = topics.responses(sub);
+    const reply = typeof event.correlationData === 'string' ? { correlationData: event.correlationData } : {};
+    const refuse = async (error: RealtimeError, ref: ParsedRequest['ref'], why: string, fields = {}) => {
+      const refused = errorFrame(error, ref);
+      await iot.publish(replyTo, refused, reply);
+      requestLog.warn(why, fields);
+      return refused;
+    };
     let request: ParsedRequest;
     if (topic?.kind === 'requests') {
       request = parseRequest(text);
       // The IoT policy already lets a user publish only to their own requests topic; checked anyway, as the
       // answer goes to the client id's user and the caller must be that user.
       if (topic.sub !== sub) {
-        const refused = errorFrame(new ForbiddenError('You may publish requests only as yourself.'), request.ref);
-        await iot.publish(topics.responses(sub), refused);
-        requestLog.warn("request on another user's topic refused", { topicSub: topic.sub });
-        return refused;
+        const error = new ForbiddenError('You may publish requests only as yourself.');
+        return refuse(error, request.ref, "request on another user's topic refused", { topicSub: topic.sub });
       }
     } else if (topic?.kind === 'roomSend') {
       request = roomSendRequest(topic.room, text);
     } else {
       requestLog.warn('ingress event on a topic no rule should route here: dropped');
       return undefined;
+    }
+
+    if (event.responseTopic !== undefined && event.responseTopic !== replyTo) {
+      const error = new ValidationError(
+        'bad_request',
+        `The MQTT 5 response topic must be ${replyTo} (the only answer topic your policy receives), or none.`,
+      );
+      return refuse(error, request.ref, 'request with a foreign response topic refused', {
+        responseTopic: event.responseTopic,
+      });
     }
 
     const connectionId = mqttConnectionId(clientId);
@@ -87,7 +111,7 @@ export function createIotIngressHandler(env: HandlerEnv, deps: { clock?: Clock }
     };
     const core: CoreDeps = { store, delivery, clock, log: requestLog };
     const frame = await answer(core, caller, request, requestLog);
-    const outcome = await iot.publish(topics.responses(sub), frame);
+    const outcome = await iot.publish(replyTo, frame, reply);
     if (outcome !== 'delivered') requestLog.warn('answer not published', { type: frame.type });
     return frame;
   };

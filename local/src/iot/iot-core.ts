@@ -382,8 +382,8 @@ export function createIotCore(options: IotCoreOptions): IotCore {
     hooks: {
       ...(options.rules
         ? {
-            onPublish: (client, topic, payload) =>
-              options.rules?.onPublish(client, topic, payload) ?? Promise.resolve(),
+            onPublish: (client, topic, payload, qos, properties) =>
+              options.rules?.onPublish(client, topic, payload, qos, properties) ?? Promise.resolve(),
           }
         : {}),
       async authenticate(request) {

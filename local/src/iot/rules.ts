@@ -9,7 +9,7 @@
  */
 import type { IotIngressEvent, IotPresenceEvent } from '@viba-realtime/lambdas/handlers/events';
 import { errorText } from '../broker/connection.js';
-import type { BrokerClient } from '../broker/types.js';
+import type { BrokerClient, BrokerQoS, PublishProperties } from '../broker/types.js';
 import type { EmulatorLogger } from '../log.js';
 
 /** A rule's Lambda, as the rules engine invokes it (its result is ignored, as IoT ignores it). */
@@ -39,7 +39,13 @@ export function matchesRuleFilter(filter: string, topic: string): boolean {
 
 /** The rules engine: its `onPublish` for the broker, and a way to wait for the invocations in flight. */
 export interface IotRulesEngine {
-  onPublish(client: BrokerClient | null, topic: string, payload: Buffer): Promise<void>;
+  onPublish(
+    client: BrokerClient | null,
+    topic: string,
+    payload: Buffer,
+    qos?: BrokerQoS,
+    properties?: PublishProperties,
+  ): Promise<void>;
   /** Resolves once no invocation is in flight (emulator shutdown, tests). */
   idle(): Promise<void>;
 }
@@ -57,19 +63,24 @@ export function createIotRules(targets: () => IotRuleTargets | undefined, logger
   }
 
   return {
-    async onPublish(client, topic, payload) {
+    async onPublish(client, topic, payload, _qos, properties) {
       const lambdas = targets();
       if (lambdas === undefined) return;
       for (const rule of IOT_RULES) {
         if (!matchesRuleFilter(rule.filter, topic)) continue;
         logger.line('debug', 'IOTRULE', `${rule.name} <- ${topic}`);
         if (rule.target === 'ingress') {
-          // SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS clientId
+          // The rule's SELECT (IotIngressEvent): get_mqtt_property() yields nothing for an absent property, and
+          // correlation data base64-encoded.
           const event: IotIngressEvent = {
             topic,
             // IoT's clientid() of a data-plane publish is no client of ours; the handler drops it.
             clientId: client?.clientId ?? '',
             payload: payload.toString('base64'),
+            ...(properties?.responseTopic === undefined ? {} : { responseTopic: properties.responseTopic }),
+            ...(properties?.correlationData === undefined
+              ? {}
+              : { correlationData: properties.correlationData.toString('base64') }),
           };
           invoke(rule.name, () => lambdas.ingress(event));
         } else {
