@@ -7,13 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
 import {
   isMqttConnectionId,
+  MQTT_PENDING_SUBSCRIPTION_SECONDS,
   mqttConnected,
   mqttConnectionId,
   mqttDisconnected,
   subOfClientId,
 } from '../src/core/connections.js';
-import type { CoreDeps } from '../src/core/deps.js';
+import type { Caller, CoreDeps } from '../src/core/deps.js';
 import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../src/core/ports.js';
+import { join } from '../src/core/rooms.js';
 import { createLogger } from '../src/log.js';
 import { createDynamoDbStore } from '../src/store/dynamodb.js';
 
@@ -111,5 +113,90 @@ describe('lifecycle events', () => {
     expect(await mqttDisconnected(deps, event(1))).toBe(false);
     expect(await store.getConnection(connectionId)).toMatchObject({ lifecycle: { versionNumber: 2 } });
     expect((await store.listRoomSubscriptions(room)).map((s) => s.connectionId)).toEqual([connectionId]);
+  });
+});
+
+/**
+ * IoT's rules run a client's requests and its lifecycle events in no set order, and no request says which
+ * session sent it. A subscription no recorded `connected` vouches for is pending: it ends after
+ * MQTT_PENDING_SUBSCRIPTION_SECONDS unless its session's `connected` arrives.
+ */
+describe('subscriptions of MQTT sessions that lifecycle events have not confirmed', () => {
+  function timed() {
+    let t = now;
+    const base = setup();
+    const store = createDynamoDbStore({
+      tableName: dynamo.tableName,
+      region: 'us-east-1',
+      endpoint: dynamo.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      clock: () => t,
+    });
+    const deps: CoreDeps = { ...base.deps, store, clock: () => t };
+    const caller: Caller = {
+      connectionId: base.connectionId,
+      sub: base.sub,
+      username: base.sub,
+      groups: [],
+      tokenExp: Math.floor(now / 1000) + 86_400,
+      connectedAt: now,
+    };
+    const members = async () => (await store.listRoomSubscriptions(base.room)).map((s) => s.connectionId);
+    const at = (ms: number) => {
+      t = ms;
+      return { clientId: base.clientId, lifecycle: { versionNumber: 0, timestamp: ms } };
+    };
+    const later = (seconds: number) => {
+      t += seconds * 1000;
+    };
+    return { ...base, store, deps, caller, members, at, later, now: () => t };
+  }
+  const pendingMs = MQTT_PENDING_SUBSCRIPTION_SECONDS * 1000;
+
+  it('a join run after its session ended lasts only the pending time (a client that joins and disconnects at once)', async () => {
+    const { deps, caller, room, members, at, later } = timed();
+    await mqttConnected(deps, { ...at(now), lifecycle: { versionNumber: 1, timestamp: now } });
+    await mqttDisconnected(deps, { ...at(now + 10), lifecycle: { versionNumber: 1, timestamp: now + 10 } });
+    at(now + 20);
+    await join(deps, caller, { action: 'join', room });
+    expect(await members()).toEqual([caller.connectionId]);
+    later(MQTT_PENDING_SUBSCRIPTION_SECONDS + 1);
+    expect(await members()).toEqual([]);
+  });
+
+  it('a join of a new session before its connected is recorded survives the old session’s late disconnected', async () => {
+    const { deps, caller, room, members, at, later } = timed();
+    await mqttConnected(deps, { ...at(now), lifecycle: { versionNumber: 1, timestamp: now } });
+    // Session 2 connects at now+50 and joins; IoT's events for session 1's end (now+40) and session 2's
+    // start arrive after the join.
+    at(now + 60);
+    await join(deps, caller, { action: 'join', room });
+    expect(
+      await mqttDisconnected(deps, { ...at(now + 70), lifecycle: { versionNumber: 1, timestamp: now + 40 } }),
+    ).toBe(true);
+    expect(await members()).toEqual([caller.connectionId]);
+    expect(await mqttConnected(deps, { ...at(now + 80), lifecycle: { versionNumber: 2, timestamp: now + 50 } })).toBe(
+      true,
+    );
+    later(MQTT_PENDING_SUBSCRIPTION_SECONDS + 60);
+    expect(await members()).toEqual([caller.connectionId]);
+  });
+
+  it('a join run before its session’s connected becomes permanent once connected arrives', async () => {
+    const { deps, caller, room, members, at, later, now: current } = timed();
+    at(now + 5);
+    await join(deps, caller, { action: 'join', room });
+    await mqttConnected(deps, { ...at(now + 6), lifecycle: { versionNumber: 1, timestamp: now } });
+    later(pendingMs / 1000 + 3600);
+    expect(await members()).toEqual([caller.connectionId]);
+    expect(current()).toBeGreaterThan(now + pendingMs);
+  });
+
+  it('a join on a recorded session is permanent at once', async () => {
+    const { deps, caller, room, members, at, later } = timed();
+    await mqttConnected(deps, { ...at(now), lifecycle: { versionNumber: 1, timestamp: now } });
+    await join(deps, caller, { action: 'join', room });
+    later(MQTT_PENDING_SUBSCRIPTION_SECONDS + 3600);
+    expect(await members()).toEqual([caller.connectionId]);
   });
 });

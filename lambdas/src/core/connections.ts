@@ -10,6 +10,15 @@ import type { ConnectionLifecycle } from './ports.js';
 /** Slack past API Gateway's 2-hour cut before a connection record expires on its own (TTL). */
 const CONNECTION_TTL_MARGIN_SECONDS = 10 * 60;
 
+/**
+ * How long an MQTT subscription lives while no `connected` event vouches for its session: one made by a
+ * request that IoT's rules ran after the session's `disconnected` (a client that publishes a join and
+ * disconnects at once), or by a new session whose `connected` is not recorded yet. IoT sends lifecycle events
+ * within seconds; a live session's `connected` then extends the subscription to the connection's own expiry,
+ * and an orphan is gone (from fan-out and presence) after this instead of after a day.
+ */
+export const MQTT_PENDING_SUBSCRIPTION_SECONDS = 5 * 60;
+
 /** Prefix of the connection ids of MQTT clients, so one store and one fan-out serve both channels. */
 export const MQTT_CONNECTION_PREFIX = 'mqtt:';
 
@@ -83,7 +92,7 @@ export async function mqttConnected(deps: CoreDeps, event: MqttSessionEvent): Pr
   const sub = subOfClientId(event.clientId);
   const connectionId = mqttConnectionId(event.clientId);
   const connectedAt = event.lifecycle.timestamp;
-  return deps.store.putConnection({
+  const recorded = await deps.store.putConnection({
     connectionId,
     sub,
     username: sub,
@@ -94,6 +103,33 @@ export async function mqttConnected(deps: CoreDeps, event: MqttSessionEvent): Pr
     expiresAt: connectionExpiresAt(connectedAt, connectionId),
     lifecycle: event.lifecycle,
   });
+  // The session's joins may have run before this event: their subscriptions were pending (see
+  // confirmMqttSubscription) and now last as long as the connection.
+  if (recorded) await deps.store.setSubscriptionsExpiry(connectionId, connectionExpiresAt(connectedAt, connectionId));
+  return recorded;
+}
+
+/**
+ * Run by a `join` of an MQTT connection after its subscription is written. IoT's rules give no order between
+ * a client's requests and its lifecycle events, and no session id to tell which session sent a request: a
+ * join can run after its session's `disconnected` was applied, and no later event would remove what it
+ * wrote. So unless a recorded `connected` vouches for the connection, the subscription is made pending
+ * ({@link MQTT_PENDING_SUBSCRIPTION_SECONDS}); the record is read again afterwards, because a `connected`
+ * applied in between extended the subscriptions before this shortened it.
+ */
+export async function confirmMqttSubscription(deps: CoreDeps, room: string, caller: Caller): Promise<void> {
+  const { store } = deps;
+  if ((await store.getConnection(caller.connectionId)) !== undefined) return;
+  const pendingUntil = Math.ceil(deps.clock() / 1000) + MQTT_PENDING_SUBSCRIPTION_SECONDS;
+  await store.setSubscriptionsExpiry(caller.connectionId, pendingUntil, room);
+  const record = await store.getConnection(caller.connectionId);
+  if (record !== undefined) {
+    await store.setSubscriptionsExpiry(
+      caller.connectionId,
+      connectionExpiresAt(record.connectedAt, caller.connectionId),
+      room,
+    );
+  }
 }
 
 /**
@@ -107,7 +143,8 @@ export async function mqttDisconnected(deps: CoreDeps, event: MqttSessionEvent):
   const connectionId = mqttConnectionId(event.clientId);
   // The mark outlives any late `connected` of this session: IoT delivers those within minutes, not a day.
   const expiresAt = connectionExpiresAt(event.lifecycle.timestamp, connectionId);
-  const rooms = await deps.store.markConnectionGone(connectionId, event.lifecycle, expiresAt);
+  const pendingUntil = Math.ceil(deps.clock() / 1000) + MQTT_PENDING_SUBSCRIPTION_SECONDS;
+  const rooms = await deps.store.markConnectionGone(connectionId, event.lifecycle, expiresAt, pendingUntil);
   if (rooms === undefined) return false;
   for (const room of rooms) await announcePresence(deps, room, sub, 'left', connectionId);
   return true;

@@ -112,13 +112,17 @@ export interface Store {
   /**
    * Ends an MQTT session: replaces the connection's record by a gone mark carrying `lifecycle` (which blocks a
    * late `connected` of the same session; it expires at `expiresAt`, epoch seconds), then deletes the
-   * connection's subscriptions and returns their rooms. Conditional on no newer `versionNumber` being
-   * stored: then nothing changes and the answer is undefined (the `disconnected` event is stale).
+   * connection's subscriptions made up to the session's end (`subscribedAt <= lifecycle.timestamp`) and
+   * returns their rooms. Later ones may be the next session's, whose `connected` is not recorded yet: they are
+   * kept, but made to expire at `pendingExpiresAt` unless that `connected` extends them
+   * ({@link Store.setSubscriptionsExpiry}). Conditional on no newer `versionNumber` being stored: then nothing
+   * changes and the answer is undefined (the `disconnected` event is stale).
    */
   markConnectionGone(
     connectionId: string,
     lifecycle: ConnectionLifecycle,
     expiresAt: number,
+    pendingExpiresAt: number,
   ): Promise<string[] | undefined>;
   listUserConnections(sub: string): Promise<ConnectionRecord[]>;
 
@@ -137,6 +141,11 @@ export interface Store {
   /** Subscribes a connection to a room; `expiresAt` (epoch seconds) is the connection's own expiry. */
   subscribe(subscription: SubscriptionRecord, expiresAt: number): Promise<void>;
   unsubscribe(room: string, connectionId: string): Promise<void>;
+  /**
+   * Sets the expiry (epoch seconds) of the connection's subscriptions, of all of them or of one `room`. Only
+   * existing subscriptions change: one removed meanwhile (a leave, a disconnect) is not brought back.
+   */
+  setSubscriptionsExpiry(connectionId: string, expiresAt: number, room?: string): Promise<void>;
   isSubscribed(room: string, connectionId: string): Promise<boolean>;
   /** Rooms the connection is subscribed to. */
   listConnectionRooms(connectionId: string): Promise<string[]>;

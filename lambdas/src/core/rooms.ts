@@ -15,7 +15,7 @@ import {
   TooManyRoomsError,
   utf8Length,
 } from '@viba-realtime/protocol';
-import { connectionExpiresAt } from './connections.js';
+import { confirmMqttSubscription, connectionExpiresAt, isMqttConnectionId } from './connections.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { announcePresence } from './fanout.js';
 import type { RoomRecord } from './ports.js';
@@ -56,6 +56,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
       { room: frame.room, connectionId: caller.connectionId, sub: caller.sub, subscribedAt: deps.clock() },
       connectionExpiresAt(caller.connectedAt, caller.connectionId),
     );
+    if (isMqttConnectionId(caller.connectionId)) await confirmMqttSubscription(deps, frame.room, caller);
     await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);
   }
   return {

@@ -133,6 +133,7 @@ export class DynamoDbStore implements Store {
     connectionId: string,
     lifecycle: ConnectionLifecycle,
     expiresAt: number,
+    pendingExpiresAt: number,
   ): Promise<string[] | undefined> {
     const mark: Item = {
       ...keys.connection(connectionId),
@@ -144,19 +145,28 @@ export class DynamoDbStore implements Store {
     };
     // The session's own record has the same version and gives way; a newer session's does not.
     if (!(await this.putIfNewer(mark, lifecycle.versionNumber, 'same or newer'))) return undefined;
-    return this.deleteSubscriptionsOf(connectionId);
+    const later = (item: Item) => typeof item.subscribedAt === 'number' && item.subscribedAt > lifecycle.timestamp;
+    const rooms = await this.deleteSubscriptionsOf(connectionId, (item) => !later(item));
+    const pending = (await this.connectionSubscriptions(connectionId)).filter(later);
+    for (const item of pending) await this.setSubscriptionsExpiry(connectionId, pendingExpiresAt, str(item, 'room'));
+    return rooms;
   }
 
-  /** Deletes every subscription of a connection; returns the rooms of the live ones. */
-  private async deleteSubscriptionsOf(connectionId: string): Promise<string[]> {
-    const prefix = keys.connectionSubscriptionsPrefix(connectionId);
-    const subscriptions = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
+  /** Deletes the subscriptions of a connection (those `which` selects); returns the rooms of the live ones. */
+  private async deleteSubscriptionsOf(connectionId: string, which: (item: Item) => boolean = () => true) {
+    const subscriptions = (await this.connectionSubscriptions(connectionId)).filter(which);
     await batchDelete(
       this.client,
       this.tableName,
       subscriptions.map((item) => primaryKey(item)),
     );
     return subscriptions.filter((item) => this.isLive(item)).map((item) => str(item, 'room'));
+  }
+
+  /** Every subscription item of a connection, expired ones included, from the index. */
+  private connectionSubscriptions(connectionId: string): Promise<Item[]> {
+    const prefix = keys.connectionSubscriptionsPrefix(connectionId);
+    return this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
   }
 
   /**
@@ -285,13 +295,27 @@ export class DynamoDbStore implements Store {
     );
   }
 
+  async setSubscriptionsExpiry(connectionId: string, expiresAt: number, room?: string): Promise<void> {
+    const rooms =
+      room === undefined ? (await this.connectionSubscriptions(connectionId)).map((item) => str(item, 'room')) : [room];
+    for (const name of rooms) {
+      await this.conditionalUpdate({
+        Key: keys.subscription(name, connectionId),
+        UpdateExpression: 'SET #ttl = :ttl',
+        // An update would otherwise create a bare item where a leave or a disconnect just deleted one.
+        ConditionExpression: 'attribute_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#ttl': TTL },
+        ExpressionAttributeValues: { ':ttl': expiresAt },
+      });
+    }
+  }
+
   async isSubscribed(room: string, connectionId: string): Promise<boolean> {
     return (await this.get(keys.subscription(room, connectionId))) !== undefined;
   }
 
   async listConnectionRooms(connectionId: string): Promise<string[]> {
-    const prefix = keys.connectionSubscriptionsPrefix(connectionId);
-    const items = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
+    const items = await this.connectionSubscriptions(connectionId);
     return items.filter((item) => this.isLive(item)).map((item) => str(item, 'room'));
   }
 
