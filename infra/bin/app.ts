@@ -3,7 +3,7 @@
  * The deployable app:
  *   npx cdk deploy -c userPoolId=eu-west-1_AbCdEf123 -c userPoolClientIds=clientA,clientB
  * or VIBA_USER_POOL_ID / VIBA_CLIENT_IDS in the environment. Optional context: tokenUse=id,access,
- * stageName=prod, removalPolicy=retain|destroy, createApiGatewayLogRole=true|false.
+ * stageName=prod, removalPolicy=retain|destroy, createApiGatewayLogRole=true|false, mqtt=true|false.
  */
 import { Annotations, App } from 'aws-cdk-lib';
 import { AppConfigError, resolveAppConfig } from '../src/app-config.js';
@@ -24,7 +24,7 @@ const { placeholders, ...settings } = config;
 // Environment-agnostic on purpose: synth needs no account, and `cdk deploy` targets the caller's
 // default account and region.
 const stack = new VibaRealtimeStack(app, 'VibaRealtimeStack', {
-  description: 'viba-realtime: WebSocket chat on API Gateway, Lambda, DynamoDB and Cognito',
+  description: 'viba-realtime: WebSocket and MQTT chat on API Gateway, IoT Core, Lambda, DynamoDB and Cognito',
   ...settings,
 });
 

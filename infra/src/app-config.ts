@@ -17,6 +17,7 @@ export const CONTEXT_KEYS = {
   stageName: 'stageName',
   removalPolicy: 'removalPolicy',
   createApiGatewayLogRole: 'createApiGatewayLogRole',
+  mqtt: 'mqtt',
 } as const;
 
 /** Environment variables the app reads (the same names the handlers use for the same values). */
@@ -36,6 +37,7 @@ export interface AppConfig {
   stageName?: string;
   removalPolicy?: RemovalPolicy;
   createApiGatewayLogRole?: boolean;
+  mqtt?: boolean;
   /** Which settings came from the cdk.json examples (empty when the app is really configured). */
   placeholders: string[];
 }
@@ -102,6 +104,7 @@ export function resolveAppConfig({ context, env }: AppConfigSources): AppConfig 
     CONTEXT_KEYS.createApiGatewayLogRole,
     context(CONTEXT_KEYS.createApiGatewayLogRole),
   );
+  const mqtt = bool(CONTEXT_KEYS.mqtt, context(CONTEXT_KEYS.mqtt));
 
   return {
     userPoolId,
@@ -110,6 +113,7 @@ export function resolveAppConfig({ context, env }: AppConfigSources): AppConfig 
     ...(stageName ? { stageName } : {}),
     ...(removal ? { removalPolicy: removal === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN } : {}),
     ...(createApiGatewayLogRole === undefined ? {} : { createApiGatewayLogRole }),
+    ...(mqtt === undefined ? {} : { mqtt }),
     placeholders,
   };
 }

@@ -2,21 +2,28 @@
  * The viba-realtime construct: everything one deployment needs, built from the protocol's contract (route
  * table, table layout, environment names) so that AWS and the emulator cannot drift apart.
  *
- * This first version holds the WebSocket part only. Later parts (MQTT over IoT Core, the fan-out queue,
- * alarms) are meant to be added as further private `create*` steps that reuse {@link Realtime.table} and
- * the shared function settings, not as a second construct.
+ * It holds the WebSocket channel and, unless turned off, the MQTT channel over IoT Core (custom authorizer,
+ * the topic rules of the protocol's `IOT_RULES`, their Lambdas). Later parts (the fan-out queue, alarms) are
+ * meant to be added as further private `create*` steps that reuse {@link Realtime.table} and the shared
+ * function settings, not as a second construct.
  */
 import { fileURLToPath } from 'node:url';
 import {
   APIGW_LIMITS,
   ENV,
+  IOT_HANDLERS,
+  IOT_RULES,
+  IOT_SQL_VERSION,
+  type IotHandlerName,
+  type IotRuleTarget,
   ROUTE_SELECTION_EXPRESSION,
   TABLE,
+  topics,
   WS_HANDLERS,
   WS_ROUTES,
   type WsHandlerName,
 } from '@viba-realtime/protocol';
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import {
   LogGroupLogDestination,
@@ -29,10 +36,19 @@ import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authoriz
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { ApplicationLogLevel, Architecture, type IFunction, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { type IGrantable, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnAuthorizer, CfnTopicRule } from 'aws-cdk-lib/aws-iot';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  CfnPermission,
+  type IFunction,
+  LoggingFormat,
+  Runtime,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 
 /** A token use the authorizer accepts: Cognito ID tokens, access tokens, or both. */
@@ -112,6 +128,41 @@ export interface RealtimeProps {
    * @default false
    */
   readonly createApiGatewayLogRole?: boolean;
+
+  /**
+   * Deploy the MQTT channel over AWS IoT Core: the custom authorizer (Cognito tokens as the MQTT password or
+   * the `token` query parameter), the topic rules of the protocol's `IOT_RULES` and their Lambdas, and IoT
+   * delivery for the MQTT members of rooms. The account's IoT data endpoint is looked up at deploy time.
+   *
+   * IoT Core is a regional, account-wide service: the authorizer and rules get names unique to this
+   * construct, but every rule on `$aws/events/presence/+/+` of the account and region sees the lifecycle
+   * events of every client (the presence Lambda ignores client ids that are not ours).
+   * @default true
+   */
+  readonly mqtt?: boolean;
+}
+
+/** The MQTT channel's resources (see {@link RealtimeProps.mqtt}). */
+export interface RealtimeMqtt {
+  /** Host name of the account's IoT data endpoint (`iot:Data-ATS`, resolved at deploy time) that MQTT clients
+   * connect to: MQTT over TLS on 443 (ALPN `mqtt`) or 8883, or MQTT over WebSocket at `wss://{host}/mqtt`. */
+  readonly endpointAddress: string;
+  /** `https://` URL of that endpoint: the handlers' `VIBA_IOT_ENDPOINT`, where they publish. */
+  readonly dataEndpoint: string;
+  /** The custom authorizer. Clients name it in their CONNECT (`x-amz-customauthorizer-name`). */
+  readonly authorizer: CfnAuthorizer;
+  /** Its name. */
+  readonly authorizerName: string;
+  /** The custom authorizer's Lambda (reads memberships, nothing else). */
+  readonly authorizerFunction: NodejsFunction;
+  /** The Lambda of the ingress rules (requests and room sends). */
+  readonly ingressFunction: NodejsFunction;
+  /** The Lambda of the lifecycle rule. */
+  readonly presenceFunction: NodejsFunction;
+  /** One topic rule per entry of the protocol's `IOT_RULES`, by the entry's name. */
+  readonly rules: Readonly<Record<string, CfnTopicRule>>;
+  /** Where IoT writes a rule's failed action (the rules' error action). */
+  readonly ruleErrorLogGroup: LogGroup;
 }
 
 /** The DynamoDB actions the routes function uses, and nothing else (no scans, no transactions, no DDL). */
@@ -124,6 +175,36 @@ export const ROUTES_TABLE_ACTIONS = [
   'dynamodb:BatchWriteItem',
 ] as const;
 
+/** The DynamoDB actions of the IoT custom authorizer: it only lists the user's rooms (a GSI query). */
+export const IOT_AUTHORIZER_TABLE_ACTIONS = ['dynamodb:Query'] as const;
+
+/**
+ * The DynamoDB actions of the lifecycle Lambda: record the connection or its gone mark (conditional put),
+ * set its subscriptions' expiry (conditional update), delete its subscriptions (index query + batch delete),
+ * announce `left` to rooms (query) and the 410 cleanup of that fan-out (delete). No reads by key.
+ */
+export const IOT_PRESENCE_TABLE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+  'dynamodb:BatchWriteItem',
+] as const;
+
+/**
+ * The topics the server publishes to, from the protocol's topic builders with `*` for the user and the room
+ * (in IAM, `*` also spans `/`, which the topic layout never puts in a sub or room): a member's room topic
+ * (fan-out) and a user's answer topic (ingress). Nothing publishes to `rt/announcements` or `inbox` yet, so
+ * no function may; and none may publish to a client-to-server topic, which would invoke the ingress rule.
+ */
+export const IOT_PUBLISH_TOPICS = {
+  userRooms: topics.userRoom('*', '*'),
+  responses: topics.responses('*'),
+} as const;
+
+/** IoT Core allows a custom authorizer's Lambda at most 5 seconds (developer guide, config-custom-auth.html). */
+const IOT_AUTHORIZER_TIMEOUT = Duration.seconds(5);
+
 interface Settings {
   tokenUse: TokenUse[];
   stageName: string;
@@ -133,6 +214,7 @@ interface Settings {
   throttle: ThrottleSettings;
   accessLogs: boolean;
   createApiGatewayLogRole: boolean;
+  mqtt: boolean;
 }
 
 const DEFAULTS: Settings = {
@@ -144,6 +226,7 @@ const DEFAULTS: Settings = {
   throttle: { rateLimit: 1000, burstLimit: 500 },
   accessLogs: true,
   createApiGatewayLogRole: false,
+  mqtt: true,
 };
 
 const USER_POOL_ID_PATTERN = /^[\w-]+_[0-9a-zA-Z]+$/;
@@ -153,11 +236,13 @@ const LOG_LEVELS: readonly HandlerLogLevel[] = ['debug', 'info', 'warn', 'error'
 // Paths are resolved from this file, not from process.cwd(), so that `cdk synth` from the infra package,
 // vitest from the repo root and a consumer's app all bundle the same files.
 const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-const handlerEntry = (name: WsHandlerName) => repoFile(`lambdas/src/handlers/${name}.ts`);
+const handlerEntry = (name: WsHandlerName | IotHandlerName) => repoFile(`lambdas/src/handlers/${name}.ts`);
 
 /**
  * viba-realtime on AWS: the single DynamoDB table, the API Gateway WebSocket API with one route per entry
- * of the protocol's `WS_ROUTES`, its Cognito REQUEST authorizer on `$connect`, and the two Lambda functions.
+ * of the protocol's `WS_ROUTES`, its Cognito REQUEST authorizer on `$connect`, and its two Lambda functions;
+ * and (unless {@link RealtimeProps.mqtt} is off) the MQTT channel on IoT Core: a custom authorizer, one
+ * topic rule per entry of the protocol's `IOT_RULES`, and their three Lambda functions.
  *
  * @example
  * const realtime = new Realtime(this, 'Realtime', {
@@ -183,6 +268,8 @@ export class Realtime extends Construct {
   readonly routesFunction: NodejsFunction;
   /** The stage's access log, when {@link RealtimeProps.accessLogs} is on. */
   readonly accessLogGroup: LogGroup | undefined;
+  /** The MQTT channel, when {@link RealtimeProps.mqtt} is on. */
+  readonly mqtt: RealtimeMqtt | undefined;
 
   private readonly settings: Settings;
 
@@ -202,11 +289,16 @@ export class Realtime extends Construct {
       timeout: Duration.seconds(10),
       environment: authEnv,
     });
+    // Looked up before the routes function, which publishes to the MQTT members of a room.
+    const iotEndpoint = this.settings.mqtt ? this.lookUpIotDataEndpoint() : undefined;
     // API Gateway gives up on an integration after 29 s; a longer Lambda timeout would only bill for work
     // whose answer nobody receives. The send path's claim takeover (LIMITS.dedupeClaimStaleMs) relies on it.
     this.routesFunction = this.createFunction('Routes', WS_HANDLERS.routes, {
       timeout: Duration.millis(APIGW_LIMITS.integrationTimeoutMs),
-      environment: { [ENV.tableName]: this.table.tableName },
+      environment: {
+        [ENV.tableName]: this.table.tableName,
+        ...(iotEndpoint ? { [ENV.iotEndpoint]: iotEndpoint.url } : {}),
+      },
     });
 
     this.webSocketApi = new WebSocketApi(this, 'Api', {
@@ -223,6 +315,208 @@ export class Realtime extends Construct {
     this.table.grant(this.routesFunction, ...ROUTES_TABLE_ACTIONS);
     // Scoped to this API and stage: `grantManageConnections` on the API would allow every stage.
     this.stage.grantManagementApiAccess(this.routesFunction);
+
+    this.mqtt = iotEndpoint ? this.createMqttChannel(iotEndpoint, authEnv) : undefined;
+    if (this.mqtt) {
+      // Fan-out from a WebSocket send reaches the room's MQTT members on their room topics.
+      this.grantIotPublish(this.routesFunction, [IOT_PUBLISH_TOPICS.userRooms]);
+    }
+  }
+
+  /**
+   * The account's IoT data endpoint (`iot:Data-ATS`), read at deploy time by a custom resource: it is one per
+   * account and region, and not known to CloudFormation. Synth stays offline; only the deployment calls IoT.
+   */
+  private lookUpIotDataEndpoint(): { address: string; url: string } {
+    const describe = {
+      service: 'Iot',
+      action: 'describeEndpoint',
+      parameters: { endpointType: 'iot:Data-ATS' },
+      physicalResourceId: PhysicalResourceId.of('iot:Data-ATS'),
+      outputPaths: ['endpointAddress'],
+    };
+    const lookup = new AwsCustomResource(this, 'IotDataEndpoint', {
+      onCreate: describe,
+      onUpdate: describe,
+      policy: AwsCustomResourcePolicy.fromStatements([
+        // iot:DescribeEndpoint has no resource-level permissions (it names no resource; the Service
+        // Authorization Reference lists no resource type for it), so `*` is the only resource it accepts.
+        new PolicyStatement({ actions: ['iot:DescribeEndpoint'], resources: ['*'] }),
+      ]),
+      // The SDK in the Lambda runtime is enough; installing the latest would reach npm at deploy time.
+      installLatestAwsSdk: false,
+      logGroup: this.createLogGroup('IotDataEndpointLogs'),
+    });
+    const address = lookup.getResponseField('endpointAddress');
+    return { address, url: `https://${address}` };
+  }
+
+  private createMqttChannel(endpoint: { address: string; url: string }, authEnv: Record<string, string>): RealtimeMqtt {
+    const stack = Stack.of(this);
+    // IoT names are per account and region: unique per construct path, and readable (`..._requests`).
+    // Authorizer names allow `[\w=,@-]`, rule names only `[A-Za-z0-9_]`.
+    const namePrefix = Names.uniqueResourceName(this, { maxLength: 96 });
+
+    const authorizerFunction = this.createFunction('IotAuthorizer', IOT_HANDLERS.authorizer, {
+      timeout: IOT_AUTHORIZER_TIMEOUT,
+      environment: {
+        ...authEnv,
+        [ENV.tableName]: this.table.tableName,
+        // The ARNs in the policies it returns name the account, which a Lambda's environment lacks.
+        [ENV.iotAccountId]: stack.account,
+      },
+    });
+    // The rule Lambdas get no API Gateway event to read the @connections endpoint from, nor an IoT one.
+    const ruleEnv = {
+      [ENV.tableName]: this.table.tableName,
+      [ENV.iotEndpoint]: endpoint.url,
+      [ENV.connectionsEndpoint]: this.connectionsEndpoint,
+    };
+    // IoT invokes rule Lambdas asynchronously, so API Gateway's limit does not bind them; the send path's
+    // claim takeover (LIMITS.dedupeClaimStaleMs) still assumes no send runs longer, as in the routes function.
+    const ruleTimeout = Duration.millis(APIGW_LIMITS.integrationTimeoutMs);
+    const ingressFunction = this.createFunction('IotIngress', IOT_HANDLERS.ingress, {
+      timeout: ruleTimeout,
+      environment: ruleEnv,
+    });
+    const presenceFunction = this.createFunction('IotPresence', IOT_HANDLERS.presence, {
+      timeout: ruleTimeout,
+      environment: ruleEnv,
+    });
+
+    const authorizerName = `${namePrefix}_authorizer`;
+    const authorizerArn = stack.formatArn({
+      service: 'iot',
+      resource: 'authorizer',
+      resourceName: authorizerName,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    // The ARN is built from the name rather than read from the authorizer, so the authorizer can depend on
+    // its permission: IoT never holds an authorizer it may not invoke.
+    const authorizerPermission = this.allowIotToInvoke('IotAuthorizerInvoke', authorizerFunction, authorizerArn);
+    const authorizer = new CfnAuthorizer(this, 'IotCustomAuthorizer', {
+      authorizerName,
+      authorizerFunctionArn: authorizerFunction.functionArn,
+      // Clients send a Cognito JWT (MQTT password, or `token` query parameter over WebSocket) that the Lambda
+      // verifies itself; IoT's token signing would need a second, IoT-specific signature on every connect.
+      signingDisabled: true,
+      status: 'ACTIVE',
+      // Only used for HTTPS publishes, which this channel has none of; caching would also outlive a revoked token.
+      enableCachingForHttp: false,
+    });
+    authorizer.addResourceDependency(authorizerPermission);
+
+    const ruleErrorLogGroup = this.createLogGroup('IotRuleErrors');
+    const ruleErrorRole = this.createRuleErrorRole(ruleErrorLogGroup, `${namePrefix}_*`);
+    const targets: Record<IotRuleTarget, NodejsFunction> = { ingress: ingressFunction, presence: presenceFunction };
+    const rules: Record<string, CfnTopicRule> = {};
+    for (const definition of IOT_RULES) {
+      const id = pascalCase(definition.name);
+      const target = targets[definition.target];
+      const ruleName = `${namePrefix}_${definition.name}`;
+      const ruleArn = stack.formatArn({
+        service: 'iot',
+        resource: 'rule',
+        resourceName: ruleName,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+      const permission = this.allowIotToInvoke(`IotRule${id}Invoke`, target, ruleArn);
+      const rule = new CfnTopicRule(this, `IotRule${id}`, {
+        ruleName,
+        topicRulePayload: {
+          description: `viba-realtime: ${definition.filter} -> ${IOT_HANDLERS[definition.target]}`,
+          sql: definition.sql,
+          awsIotSqlVersion: IOT_SQL_VERSION,
+          ruleDisabled: false,
+          actions: [{ lambda: { functionArn: target.functionArn } }],
+          // Runs when the action itself fails (throttled or refused invoke), not when the Lambda throws:
+          // IoT invokes asynchronously, and the function's own logs and metrics show its errors.
+          errorAction: {
+            cloudwatchLogs: { logGroupName: ruleErrorLogGroup.logGroupName, roleArn: ruleErrorRole.roleArn },
+          },
+        },
+      });
+      rule.addResourceDependency(permission);
+      rules[definition.name] = rule;
+    }
+
+    this.table.grant(authorizerFunction, ...IOT_AUTHORIZER_TABLE_ACTIONS);
+    this.table.grant(ingressFunction, ...ROUTES_TABLE_ACTIONS);
+    this.table.grant(presenceFunction, ...IOT_PRESENCE_TABLE_ACTIONS);
+    // Both deliver room frames to WebSocket members too (a send or a `left` announcement).
+    this.stage.grantManagementApiAccess(ingressFunction);
+    this.stage.grantManagementApiAccess(presenceFunction);
+    this.grantIotPublish(ingressFunction, [IOT_PUBLISH_TOPICS.userRooms, IOT_PUBLISH_TOPICS.responses]);
+    this.grantIotPublish(presenceFunction, [IOT_PUBLISH_TOPICS.userRooms]);
+
+    return {
+      endpointAddress: endpoint.address,
+      dataEndpoint: endpoint.url,
+      authorizer,
+      authorizerName,
+      authorizerFunction,
+      ingressFunction,
+      presenceFunction,
+      rules,
+      ruleErrorLogGroup,
+    };
+  }
+
+  /** Lets IoT Core invoke `fn` on behalf of exactly one IoT resource (an authorizer or a rule) of this account. */
+  private allowIotToInvoke(id: string, fn: IFunction, sourceArn: string): CfnPermission {
+    return new CfnPermission(this, id, {
+      action: 'lambda:InvokeFunction',
+      functionName: fn.functionArn,
+      principal: 'iot.amazonaws.com',
+      sourceArn,
+      sourceAccount: Stack.of(this).account,
+    });
+  }
+
+  /** The role IoT assumes to write a rule's failed action to the log group, and only that. */
+  private createRuleErrorRole(logGroup: LogGroup, ruleNamePattern: string): Role {
+    const stack = Stack.of(this);
+    const role = new Role(this, 'IotRuleErrorRole', {
+      description: 'Lets the viba-realtime IoT rules log a failed action.',
+      // Confused-deputy guard: only this account's rules of this construct may assume it.
+      assumedBy: new ServicePrincipal('iot.amazonaws.com').withConditions({
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'iot',
+            resource: 'rule',
+            resourceName: ruleNamePattern,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        },
+      }),
+    });
+    // What IoT's CloudWatch Logs action needs (developer guide, cloudwatch-logs-rule-action.html).
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    return role;
+  }
+
+  /** `iot:Publish` on the given topics (names with `*`) of this account and region, nothing else. */
+  private grantIotPublish(grantee: IGrantable, topicPatterns: readonly string[]): void {
+    const stack = Stack.of(this);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['iot:Publish'],
+        resources: topicPatterns.map((topic) =>
+          stack.formatArn({
+            service: 'iot',
+            resource: 'topic',
+            resourceName: topic,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ),
+      }),
+    );
   }
 
   private createTable(): Table {
@@ -249,7 +543,7 @@ export class Realtime extends Construct {
 
   private createFunction(
     id: string,
-    handler: WsHandlerName,
+    handler: WsHandlerName | IotHandlerName,
     options: { timeout: Duration; environment: Record<string, string> },
   ): NodejsFunction {
     const logGroup = this.createLogGroup(`${id}Logs`);
@@ -367,6 +661,7 @@ function resolveSettings(props: RealtimeProps): Settings {
     throttle: props.throttle ?? DEFAULTS.throttle,
     accessLogs: props.accessLogs ?? DEFAULTS.accessLogs,
     createApiGatewayLogRole: props.createApiGatewayLogRole ?? DEFAULTS.createApiGatewayLogRole,
+    mqtt: props.mqtt ?? DEFAULTS.mqtt,
   };
 }
 

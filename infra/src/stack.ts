@@ -30,6 +30,11 @@ export interface VibaRealtimeStackProps extends StackProps {
    * @default true
    */
   readonly createApiGatewayLogRole?: boolean;
+  /**
+   * Deploy the MQTT channel on IoT Core (see `RealtimeProps.mqtt`).
+   * @default true
+   */
+  readonly mqtt?: boolean;
 }
 
 /** A deployable, environment-agnostic stack holding one {@link Realtime}. */
@@ -45,6 +50,7 @@ export class VibaRealtimeStack extends Stack {
       ...(props.tokenUse ? { tokenUse: props.tokenUse } : {}),
       ...(props.stageName ? { stageName: props.stageName } : {}),
       ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+      ...(props.mqtt === undefined ? {} : { mqtt: props.mqtt }),
     });
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'URL clients connect to (append ?token=<Cognito JWT>).',
@@ -54,5 +60,16 @@ export class VibaRealtimeStack extends Stack {
       description: 'The DynamoDB table.',
       value: this.realtime.table.tableName,
     });
+    const mqtt = this.realtime.mqtt;
+    if (mqtt) {
+      new CfnOutput(this, 'MqttEndpoint', {
+        description: "Host MQTT clients connect to (the account's IoT Core data endpoint, iot:Data-ATS).",
+        value: mqtt.endpointAddress,
+      });
+      new CfnOutput(this, 'IotAuthorizerName', {
+        description: 'IoT custom authorizer clients name in their CONNECT (x-amz-customauthorizer-name).',
+        value: mqtt.authorizerName,
+      });
+    }
   }
 }

@@ -48,6 +48,7 @@ describe('resolveAppConfig', () => {
       stageName: 'dev',
       removalPolicy: 'destroy',
       createApiGatewayLogRole: 'false',
+      mqtt: 'false',
     });
 
     expect(config).toMatchObject({
@@ -55,6 +56,7 @@ describe('resolveAppConfig', () => {
       stageName: 'dev',
       removalPolicy: RemovalPolicy.DESTROY,
       createApiGatewayLogRole: false,
+      mqtt: false,
     });
   });
 
@@ -62,5 +64,6 @@ describe('resolveAppConfig', () => {
     expect(() => resolve({ ...EXAMPLES, tokenUse: 'refresh' })).toThrow(AppConfigError);
     expect(() => resolve({ ...EXAMPLES, removalPolicy: 'snapshot' })).toThrow(AppConfigError);
     expect(() => resolve({ ...EXAMPLES, createApiGatewayLogRole: 'yes' })).toThrow(AppConfigError);
+    expect(() => resolve({ ...EXAMPLES, mqtt: 'off' })).toThrow(AppConfigError);
   });
 });

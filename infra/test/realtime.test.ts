@@ -1,63 +1,21 @@
-import { readFileSync } from 'node:fs';
-import {
-  ENV,
-  ROUTE_SELECTION_EXPRESSION,
-  TABLE,
-  WS_HANDLERS,
-  WS_ROUTES,
-  type WsHandlerName,
-} from '@viba-realtime/protocol';
-import { App, type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ENV, ROUTE_SELECTION_EXPRESSION, TABLE, WS_HANDLERS, WS_ROUTES } from '@viba-realtime/protocol';
+import { type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { UserPool } from 'aws-cdk-lib/aws-cognito';
 import { describe, expect, it } from 'vitest';
 import { Realtime, type RealtimeProps, ROUTES_TABLE_ACTIONS } from '../src/realtime.js';
 import { VibaRealtimeStack } from '../src/stack.js';
-
-type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
-type PolicyStatement = { Action: string | string[]; Effect: string; Resource: unknown };
-
-const POOL_ID = 'eu-west-1_AbCdEf123';
-
-/** The app's own context (feature flags included), so the tests see the template `cdk synth` makes. */
-const CDK_CONTEXT = (JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as { context: object })
-  .context;
-
-/** Bundling is skipped: these tests are about the template, and esbuild is exercised by `cdk synth`. */
-function newApp(): App {
-  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
-}
-
-function synth(props: Partial<RealtimeProps> = {}) {
-  const stack = new Stack(newApp(), 'TestStack');
-  const realtime = new Realtime(stack, 'Realtime', { userPool: POOL_ID, userPoolClientIds: ['clientA'], ...props });
-  const template = Template.fromStack(stack);
-  const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
-    stack.getLogicalId(construct.node.defaultChild as CfnElement);
-  const functionIds: Record<WsHandlerName, string> = {
-    [WS_HANDLERS.authorizer]: logicalId(realtime.authorizerFunction),
-    [WS_HANDLERS.routes]: logicalId(realtime.routesFunction),
-  };
-  return { stack, realtime, template, functionIds, apiId: logicalId(realtime.webSocketApi) };
-}
-
-function resources(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.findResources(type) as Record<string, Resource>);
-}
-
-function allPolicyStatements(template: Template): PolicyStatement[] {
-  const inline = resources(template, 'AWS::IAM::Policy').flatMap(
-    ([, r]) => (r.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement,
-  );
-  const onRoles = resources(template, 'AWS::IAM::Role').flatMap(([, r]) =>
-    ((r.Properties.Policies ?? []) as { PolicyDocument: { Statement: PolicyStatement[] } }[]).flatMap(
-      (p) => p.PolicyDocument.Statement,
-    ),
-  );
-  return [...inline, ...onRoles];
-}
-
-const actionsOf = (statement: PolicyStatement) => [statement.Action].flat();
+import {
+  actionsOf,
+  allPolicyStatements,
+  envOf,
+  newApp,
+  POOL_ID,
+  type Resource,
+  resources,
+  statementsOfRole,
+  synth,
+} from './support.js';
 
 describe('Realtime table', () => {
   it('has exactly the key schema, TTL and index of the protocol TABLE', () => {
@@ -217,9 +175,13 @@ describe('Realtime functions', () => {
     const { template, functionIds } = synth();
     const functions = template.findResources('AWS::Lambda::Function') as Record<string, Resource>;
 
-    expect(Object.keys(functions).toSorted()).toEqual(Object.values(functionIds).toSorted());
-    for (const fn of Object.values(functions)) {
-      expect(fn.Properties).toMatchObject({
+    // Ours, plus the provider of the IoT endpoint lookup (AwsCustomResource's singleton, not configurable).
+    const ours = Object.values(functionIds);
+    expect(ours).toHaveLength(5);
+    const others = Object.keys(functions).filter((id) => !ours.includes(id));
+    expect(others).toEqual([expect.stringMatching(/^AWS679f53fac002430cb0da5b7982bd2287/)]);
+    for (const id of ours) {
+      expect(functions[id]?.Properties, id).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
         MemorySize: 256,
@@ -227,8 +189,12 @@ describe('Realtime functions', () => {
         LoggingConfig: { LogFormat: 'JSON' },
       });
     }
-    expect(functions[functionIds[WS_HANDLERS.authorizer]]?.Properties.Timeout).toBe(10);
-    expect(functions[functionIds[WS_HANDLERS.routes]]?.Properties.Timeout).toBe(29);
+    expect(functions[functionIds['ws-authorizer']]?.Properties.Timeout).toBe(10);
+    expect(functions[functionIds['ws-routes']]?.Properties.Timeout).toBe(29);
+    // IoT Core gives a custom authorizer 5 s; the rule Lambdas keep the send path's 29 s bound.
+    expect(functions[functionIds['iot-authorizer'] ?? '']?.Properties.Timeout).toBe(5);
+    expect(functions[functionIds['iot-ingress'] ?? '']?.Properties.Timeout).toBe(29);
+    expect(functions[functionIds['iot-presence'] ?? '']?.Properties.Timeout).toBe(29);
   });
 
   it('are configured only through the protocol ENV names', () => {
@@ -237,30 +203,29 @@ describe('Realtime functions', () => {
       tokenUse: ['access'],
       logLevel: 'debug',
     });
-    const functions = template.findResources('AWS::Lambda::Function') as Record<string, Resource>;
-    const envOf = (handler: WsHandlerName) => {
-      const environment = functions[functionIds[handler]]?.Properties.Environment as
-        | { Variables: Record<string, unknown> }
-        | undefined;
-      return environment?.Variables ?? {};
-    };
     const allowed = new Set<string>([...Object.values(ENV), 'NODE_OPTIONS']);
 
-    for (const handler of Object.values(WS_HANDLERS)) {
-      for (const name of Object.keys(envOf(handler))) expect(allowed, `${handler}: ${name}`).toContain(name);
-      // Endpoint overrides are for the emulator: in AWS the SDK's defaults and the event are right.
-      expect(envOf(handler)).not.toHaveProperty(ENV.dynamodbEndpoint);
-      expect(envOf(handler)).not.toHaveProperty(ENV.connectionsEndpoint);
-      expect(envOf(handler)).not.toHaveProperty(ENV.jwksUri);
-      expect(envOf(handler)[ENV.logLevel]).toBe('debug');
+    for (const [handler, id] of Object.entries(functionIds)) {
+      const env = envOf(template, id);
+      for (const name of Object.keys(env)) expect(allowed, `${handler}: ${name}`).toContain(name);
+      // Endpoint overrides are for the emulator: in AWS the SDK's defaults are right.
+      expect(env, handler).not.toHaveProperty(ENV.dynamodbEndpoint);
+      expect(env, handler).not.toHaveProperty(ENV.jwksUri);
+      expect(env[ENV.logLevel], handler).toBe('debug');
     }
-    expect(envOf(WS_HANDLERS.authorizer)).toMatchObject({
+    // The WebSocket handlers take the @connections endpoint from API Gateway's event.
+    for (const handler of Object.values(WS_HANDLERS)) {
+      expect(envOf(template, functionIds[handler])).not.toHaveProperty(ENV.connectionsEndpoint);
+    }
+    expect(envOf(template, functionIds[WS_HANDLERS.authorizer])).toMatchObject({
       [ENV.userPoolId]: POOL_ID,
       [ENV.clientIds]: 'clientA,clientB',
       [ENV.tokenUse]: 'access',
     });
-    expect(envOf(WS_HANDLERS.authorizer)).not.toHaveProperty(ENV.tableName);
-    expect(envOf(WS_HANDLERS.routes)[ENV.tableName]).toEqual({ Ref: expect.stringMatching(/^RealtimeTable/) });
+    expect(envOf(template, functionIds[WS_HANDLERS.authorizer])).not.toHaveProperty(ENV.tableName);
+    expect(envOf(template, functionIds[WS_HANDLERS.routes])[ENV.tableName]).toEqual({
+      Ref: expect.stringMatching(/^RealtimeTable/),
+    });
   });
 
   it('accepts both token uses by default and a user pool object', () => {
@@ -268,15 +233,13 @@ describe('Realtime functions', () => {
     const userPool = new UserPool(stack, 'Pool');
     const realtime = new Realtime(stack, 'Realtime', { userPool, userPoolClientIds: ['clientA'] });
     const template = Template.fromStack(stack);
+    const poolRef = { Ref: stack.getLogicalId(userPool.node.defaultChild as CfnElement) };
 
-    const authorizerId = stack.getLogicalId(realtime.authorizerFunction.node.defaultChild as CfnElement);
-    const env = (template.toJSON().Resources[authorizerId] as Resource).Properties.Environment as {
-      Variables: Record<string, unknown>;
-    };
-    expect(env.Variables[ENV.tokenUse]).toBe('id,access');
-    expect(env.Variables[ENV.userPoolId]).toEqual({
-      Ref: stack.getLogicalId(userPool.node.defaultChild as CfnElement),
-    });
+    for (const fn of [realtime.authorizerFunction, realtime.mqtt?.authorizerFunction]) {
+      const env = envOf(template, stack.getLogicalId(fn?.node.defaultChild as CfnElement));
+      expect(env[ENV.tokenUse]).toBe('id,access');
+      expect(env[ENV.userPoolId]).toEqual(poolRef);
+    }
   });
 });
 
@@ -291,64 +254,68 @@ describe('Realtime IAM', () => {
     }
   });
 
-  it('gives the routes function only the table actions it uses, on the table and its indexes', () => {
-    const { template, realtime, stack } = synth();
-    const roleId = stack.getLogicalId(realtime.routesFunction.role?.node.defaultChild as CfnElement);
-    const tableId = stack.getLogicalId(realtime.table.node.defaultChild as CfnElement);
+  it('grants on the `*` resource only actions that have no resource-level permissions', () => {
+    const { template } = synth({ createApiGatewayLogRole: true });
 
-    const dynamoStatements = allPolicyStatements(template).filter((s) =>
-      actionsOf(s).some((a) => a.startsWith('dynamodb:')),
-    );
-    expect(dynamoStatements).toHaveLength(1);
-    // Spelled out rather than read from ROUTES_TABLE_ACTIONS, so that widening the grant fails here.
-    expect(actionsOf(dynamoStatements[0] as PolicyStatement).toSorted()).toEqual([
+    const onEverything = allPolicyStatements(template).filter((s) => [s.Resource].flat().includes('*'));
+    expect(onEverything.flatMap(actionsOf)).toEqual(['iot:DescribeEndpoint']);
+  });
+
+  it('gives each function only the table actions it uses, on the table and its indexes', () => {
+    const { template, realtime, stack, roleId } = synth();
+    const tableId = stack.getLogicalId(realtime.table.node.defaultChild as CfnElement);
+    const dynamoActionsOf = (id: string | undefined) =>
+      statementsOfRole(template, id)
+        .filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')))
+        .map((s) => {
+          expect(s.Resource).toEqual([
+            { 'Fn::GetAtt': [tableId, 'Arn'] },
+            { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/*']] },
+          ]);
+          return actionsOf(s).toSorted();
+        });
+
+    // Spelled out rather than read from the constants, so that widening a grant fails here.
+    const routesActions = [
       'dynamodb:BatchWriteItem',
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
       'dynamodb:UpdateItem',
+    ];
+    expect(dynamoActionsOf(roleId('ws-routes'))).toEqual([routesActions]);
+    expect([...ROUTES_TABLE_ACTIONS].toSorted()).toEqual(routesActions);
+    // The ingress rule runs the same requests as the routes function.
+    expect(dynamoActionsOf(roleId('iot-ingress'))).toEqual([routesActions]);
+    expect(dynamoActionsOf(roleId('iot-presence'))).toEqual([
+      ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     ]);
-    expect([...ROUTES_TABLE_ACTIONS].toSorted()).toEqual(actionsOf(dynamoStatements[0] as PolicyStatement).toSorted());
-    expect(dynamoStatements[0]?.Resource).toEqual([
-      { 'Fn::GetAtt': [tableId, 'Arn'] },
-      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/*']] },
-    ]);
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: roleId }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['dynamodb:Query']) })]),
-      },
-    });
+    expect(dynamoActionsOf(roleId('iot-authorizer'))).toEqual([['dynamodb:Query']]);
+    expect(dynamoActionsOf(roleId('ws-authorizer'))).toEqual([]);
+
+    const grantees = allPolicyStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    expect(grantees).toHaveLength(4);
   });
 
-  it('scopes ManageConnections to this API and stage', () => {
-    const { template, apiId } = synth();
+  it('scopes ManageConnections to this API and stage, for the functions that deliver to WebSocket members', () => {
+    const { template, apiId, roleId } = synth();
+    const expected = {
+      Action: 'execute-api:ManageConnections',
+      Effect: 'Allow',
+      Resource: connectionsArn(apiId),
+    };
 
     const statements = allPolicyStatements(template).filter((s) =>
       actionsOf(s).some((a) => a.startsWith('execute-api:')),
     );
-    expect(statements).toHaveLength(1);
-    expect(actionsOf(statements[0] as PolicyStatement)).toEqual(['execute-api:ManageConnections']);
-    expect(statements[0]?.Resource).toEqual({
-      'Fn::Join': [
-        '',
-        [
-          'arn:',
-          { Ref: 'AWS::Partition' },
-          ':execute-api:',
-          { Ref: 'AWS::Region' },
-          ':',
-          { Ref: 'AWS::AccountId' },
-          ':',
-          { Ref: apiId },
-          '/prod/*/@connections/*',
-        ],
-      ],
-    });
+    expect(statements).toEqual([expected, expected, expected]);
+    for (const handler of ['ws-routes', 'iot-ingress', 'iot-presence'] as const) {
+      expect(statementsOfRole(template, roleId(handler)), handler).toContainEqual(expected);
+    }
   });
 
-  it('gives the authorizer no data access', () => {
+  it('gives the WebSocket authorizer no data access', () => {
     const { template, realtime, stack } = synth();
     const roleId = stack.getLogicalId(realtime.authorizerFunction.role?.node.defaultChild as CfnElement);
 
@@ -360,6 +327,25 @@ describe('Realtime IAM', () => {
     expect(role.Properties.Policies).toBeUndefined();
   });
 });
+
+function connectionsArn(apiId: string) {
+  return {
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        ':execute-api:',
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        ':',
+        { Ref: apiId },
+        '/prod/*/@connections/*',
+      ],
+    ],
+  };
+}
 
 describe('Realtime props validation', () => {
   const build = (props: Partial<RealtimeProps>) => () => synth(props);

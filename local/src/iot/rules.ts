@@ -8,6 +8,7 @@
  * logged, never thrown into the broker. IoT gives no order between invocations, so neither does this.
  */
 import type { IotIngressEvent, IotPresenceEvent } from '@viba-realtime/lambdas/handlers/events';
+import { IOT_RULES } from '@viba-realtime/protocol';
 import { errorText } from '../broker/connection.js';
 import type { BrokerClient, BrokerQoS, PublishProperties } from '../broker/types.js';
 import type { EmulatorLogger } from '../log.js';
@@ -23,12 +24,8 @@ export interface IotRuleTargets {
   presence: RuleFunction<IotPresenceEvent>;
 }
 
-/** The rules of the CDK stack: topic filter, and which Lambda gets which event. */
-export const IOT_RULES = [
-  { name: 'requests', filter: 'rt/users/+/requests', target: 'ingress' },
-  { name: 'roomSend', filter: 'rt/rooms/+/send', target: 'ingress' },
-  { name: 'presence', filter: '$aws/events/presence/+/+', target: 'presence' },
-] as const;
+/** The rules of the CDK stack (the contract's table: name, filter, SQL, target), re-exported for callers. */
+export { IOT_RULES };
 
 /** Whether a topic matches a filter of `+` wildcards (our rules use no `#`). */
 export function matchesRuleFilter(filter: string, topic: string): boolean {
