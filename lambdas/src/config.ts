@@ -21,6 +21,9 @@ export interface HandlerConfig {
   connectionsEndpoint: string | undefined;
   /** IoT Core's data-plane endpoint; undefined when MQTT delivery is not configured. */
   iotEndpoint: string | undefined;
+  /** The fan-out queue's URL; undefined: fan-outs are delivered inline. */
+  fanoutQueueUrl: string | undefined;
+  sqsEndpoint: string | undefined;
   dynamodbEndpoint: string | undefined;
   jwksUri: string | undefined;
   /** Credentials from the given environment. The emulator passes dummy ones in the env record it hands
@@ -62,6 +65,8 @@ export function loadConfig(env: HandlerEnv, needs: { table: boolean; auth: boole
     logLevel,
     connectionsEndpoint: env[ENV.connectionsEndpoint] || undefined,
     iotEndpoint: env[ENV.iotEndpoint] || undefined,
+    fanoutQueueUrl: env[ENV.fanoutQueueUrl] || undefined,
+    sqsEndpoint: env[ENV.sqsEndpoint] || undefined,
     dynamodbEndpoint: env[ENV.dynamodbEndpoint] || undefined,
     jwksUri: env[ENV.jwksUri] || undefined,
     credentials:

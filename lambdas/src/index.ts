@@ -6,4 +6,5 @@ export * from './delivery/iot-delivery.js';
 export * from './delivery/routing-delivery.js';
 export type * from './handlers/events.js';
 export * from './log.js';
+export * from './queue/sqs-fanout-queue.js';
 export * from './store/dynamodb.js';

@@ -4,10 +4,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { keys, LIMITS } from '@viba-realtime/protocol';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  AUDIENCE_ALL,
+  AUDIENCE_SHARDS,
+  audienceShardOf,
+  groupAudience,
+  keys,
+  LIMITS,
+  timeId,
+} from '@viba-realtime/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionRecord, StoredMessage } from '../src/core/ports.js';
+import type {
+  AnnouncementRecord,
+  ConnectionRecord,
+  DeliveryTarget,
+  NotificationRecord,
+  StoredMessage,
+} from '../src/core/ports.js';
 import { DynamoDbStore, RoomNotFoundError } from '../src/store/dynamodb.js';
 import { ensureTable } from '../src/store/table-definition.js';
 
@@ -49,6 +63,45 @@ function connection(connectionId: string, sub: string, expiresAt: number): Conne
 function message(room: string, seq: number, ts = T0 + seq): StoredMessage {
   return { id: `m-${seq}`, room, from: 'alice', seq, ts, body: { text: `hello ${seq}`, n: seq }, ref: `c-${seq}` };
 }
+
+const T0_SECONDS = Math.floor(T0 / 1000);
+
+/** A notification of `sub` made at T0 + `offset` ms, kept `keepSeconds`. */
+function notification(
+  sub: string,
+  offset: number,
+  keepSeconds = LIMITS.notificationRetentionSeconds,
+): NotificationRecord {
+  const ts = T0 + offset;
+  return {
+    sub,
+    id: timeId('n', ts, `r${offset}`),
+    ts,
+    body: { text: `note ${offset}`, n: offset },
+    read: false,
+    expiresAt: Math.ceil(ts / 1000) + keepSeconds,
+  };
+}
+
+/** An announcement to `audience` made at T0 + `offset` ms. */
+function announcement(
+  audience: string,
+  offset: number,
+  keepSeconds = LIMITS.announcementRetentionSeconds,
+): AnnouncementRecord {
+  const ts = T0 + offset;
+  return {
+    audience,
+    id: timeId('a', ts, `r${offset}`),
+    ts,
+    from: 'backend',
+    ...(audience.startsWith('group.') ? { group: audience.slice('group.'.length) } : {}),
+    body: { text: `news ${offset}` },
+    expiresAt: Math.ceil(ts / 1000) + keepSeconds,
+  };
+}
+
+const byConnectionId = (a: DeliveryTarget, b: DeliveryTarget) => (a.connectionId < b.connectionId ? -1 : 1);
 
 const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
@@ -461,6 +514,507 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
       });
       expect((await read(keys.room('ttl')))?.ttl).toBeUndefined();
       expect((await read(keys.membership('ttl', 'alice')))?.ttl).toBeUndefined();
+    });
+
+    describe('rooms: close and members', () => {
+      it('closeRoom sets closed on an existing room only, and getRoom returns it', async () => {
+        const { store } = await freshStore();
+        await store.createRoom({ room: 'r', visibility: 'public', owner: 'alice', createdAt: T0 });
+        expect((await store.getRoom('r'))?.closed).toBeUndefined();
+        expect(await store.closeRoom('r')).toBe(true);
+        expect(await store.getRoom('r')).toEqual({
+          room: 'r',
+          visibility: 'public',
+          owner: 'alice',
+          createdAt: T0,
+          lastSeq: 0,
+          closed: true,
+        });
+        // Idempotent; the counter still works (closing is the core's business, not the counter's).
+        expect(await store.closeRoom('r')).toBe(true);
+        expect(await store.nextSeq('r')).toBe(1);
+        expect(await store.closeRoom('ghost')).toBe(false);
+        expect(await store.getRoom('ghost')).toBeUndefined();
+      });
+
+      it('listRoomMembers reads every page and nothing but memberships (pageSize 2)', async () => {
+        const { store } = await freshStore({ pageSize: 2 });
+        expect(await store.listRoomMembers('club')).toEqual([]);
+        await store.createRoom({ room: 'club', visibility: 'private', owner: 'owner', createdAt: T0 });
+        for (const sub of ['m3', 'm1', 'm5', 'm2', 'm4']) await store.addMember('club', sub);
+        await store.addMember('club-2', 'other');
+        await store.subscribe({ room: 'club', connectionId: 'c1', sub: 'm1' }, T0_SECONDS + 3600);
+        await store.removeMember('club', 'm4');
+        expect(await store.listRoomMembers('club')).toEqual(['m1', 'm2', 'm3', 'm5', 'owner']);
+      });
+    });
+
+    describe('notifications', () => {
+      it('lists the inbox newest first, paging by exclusive id (limit 2 with 5, pageSize 2)', async () => {
+        const { store } = await freshStore({ clock: () => T0, pageSize: 2 });
+        const notes = [1, 2, 3, 4, 5].map((i) => notification('alice', i));
+        for (const note of notes)
+          expect(await store.putNotification(note)).toEqual({ notification: note, duplicate: false });
+        // A key record lives in the same partition; it is no notification.
+        await store.putNotification(notification('alice', 6), 'k');
+        await store.putNotification(notification('bob', 1));
+        const [n1, n2, n3, n4, n5, n6] = [...notes, notification('alice', 6)];
+
+        const first = await store.listNotifications('alice', { limit: 2, unreadOnly: false });
+        expect(first).toEqual({ notifications: [n6, n5], next: { before: n5?.id } });
+        const second = await store.listNotifications('alice', { before: n5?.id, limit: 2, unreadOnly: false });
+        expect(second).toEqual({ notifications: [n4, n3], next: { before: n3?.id } });
+        const third = await store.listNotifications('alice', { before: n3?.id, limit: 2, unreadOnly: false });
+        // Exactly what is left, and no cursor: nothing older exists.
+        expect(third).toEqual({ notifications: [n2, n1] });
+        expect(await store.listNotifications('alice', { before: n1?.id, limit: 2, unreadOnly: false })).toEqual({
+          notifications: [],
+        });
+        expect((await store.listNotifications('alice', { limit: 50, unreadOnly: false })).notifications).toHaveLength(
+          6,
+        );
+        expect(await store.listNotifications('nobody', { limit: 5, unreadOnly: false })).toEqual({ notifications: [] });
+        expect(await store.listNotifications('alice', { limit: 0, unreadOnly: false })).toEqual({ notifications: [] });
+      });
+
+      it('round-trips bodies exactly', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const body = { '': 'empty key', big: 1e300, nested: { list: [1, 'two', null, { three: true }] } };
+        const note = { ...notification('alice', 1), body };
+        await store.putNotification(note);
+        expect((await store.listNotifications('alice', { limit: 1, unreadOnly: false })).notifications).toEqual([note]);
+      });
+
+      it('a key stores once per user: the retry gets the first notification back, marked duplicate', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const first = notification('alice', 1);
+        expect(await store.putNotification(first, 'order-7')).toEqual({ notification: first, duplicate: false });
+        const retry = { ...notification('alice', 2), body: { text: 'retry' } };
+        expect(await store.putNotification(retry, 'order-7')).toEqual({ notification: first, duplicate: true });
+        // The duplicate comes back as stored now: read.
+        await store.markNotificationsRead('alice', [first.id]);
+        expect(await store.putNotification(retry, 'order-7')).toEqual({
+          notification: { ...first, read: true },
+          duplicate: true,
+        });
+        expect((await store.listNotifications('alice', { limit: 10, unreadOnly: false })).notifications).toHaveLength(
+          1,
+        );
+        // Keys are per user; another key is another notification.
+        const bobs = notification('bob', 3);
+        expect(await store.putNotification(bobs, 'order-7')).toEqual({ notification: bobs, duplicate: false });
+        expect((await store.putNotification(notification('alice', 4), 'order-8')).duplicate).toBe(false);
+        expect((await store.listNotifications('alice', { limit: 10, unreadOnly: false })).notifications).toHaveLength(
+          2,
+        );
+      });
+
+      it('x5 concurrent puts with one key: one stores, all answer with the same notification', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const results = await Promise.all(
+          [1, 2, 3, 4, 5].map((i) => store.putNotification(notification('alice', i), 'same')),
+        );
+        expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+        const stored = await store.listNotifications('alice', { limit: 10, unreadOnly: false });
+        expect(stored.notifications).toHaveLength(1);
+        for (const result of results) expect(result.notification).toEqual(stored.notifications[0]);
+        expect(await store.countUnread('alice')).toBe(1);
+      });
+
+      it('a key whose notification is missing (the first call died between its writes) stores it once', async () => {
+        const { store, tableName } = await freshStore({ clock: () => T0 });
+        const lost = notification('alice', 1);
+        // What the dead call left: its key record, not its notification.
+        await documentClient.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: {
+              ...keys.notifyKey('alice', 'k'),
+              type: 'notify-key',
+              sub: 'alice',
+              key: 'k',
+              notificationId: lost.id,
+              ts: lost.ts,
+              ttl: lost.expiresAt,
+            },
+          }),
+        );
+        const retry = { ...notification('alice', 2), body: lost.body };
+        expect(await store.putNotification(retry, 'k')).toEqual({ notification: lost, duplicate: true });
+        expect(await store.putNotification(retry, 'k')).toEqual({ notification: lost, duplicate: true });
+        expect((await store.listNotifications('alice', { limit: 10, unreadOnly: false })).notifications).toEqual([
+          lost,
+        ]);
+        expect(await store.countUnread('alice')).toBe(1);
+      });
+
+      it('unread ones come from the index; markRead counts only what it changed', async () => {
+        const { store } = await freshStore({ clock: () => T0, pageSize: 2 });
+        const notes = [1, 2, 3, 4, 5].map((i) => notification('alice', i));
+        for (const note of notes) await store.putNotification(note);
+        const [n1, n2, n3, n4, n5] = notes.map((n) => n.id);
+        expect(await store.countUnread('alice')).toBe(5);
+
+        // Unknown ids, duplicates and ids of another user's inbox are skipped; nothing is created.
+        expect(await store.markNotificationsRead('alice', [n2 ?? '', n4 ?? '', n4 ?? '', 'n-unknown'])).toBe(2);
+        expect(await store.markNotificationsRead('alice', [n2 ?? ''])).toBe(0);
+        expect(await store.markNotificationsRead('bob', [n1 ?? ''])).toBe(0);
+        expect(await store.markNotificationsRead('alice', [])).toBe(0);
+        expect(await store.countUnread('alice')).toBe(3);
+        expect(await store.countUnread('bob')).toBe(0);
+        expect((await store.listNotifications('bob', { limit: 10, unreadOnly: false })).notifications).toEqual([]);
+
+        const all = await store.listNotifications('alice', { limit: 10, unreadOnly: false });
+        expect(all.notifications.map((n) => [n.id, n.read])).toEqual([
+          [n5, false],
+          [n4, true],
+          [n3, false],
+          [n2, true],
+          [n1, false],
+        ]);
+        const unread = await store.listNotifications('alice', { limit: 2, unreadOnly: true });
+        expect(unread.notifications.map((n) => n.id)).toEqual([n5, n3]);
+        expect(unread.next).toEqual({ before: n3 });
+        const rest = await store.listNotifications('alice', { before: n3, limit: 2, unreadOnly: true });
+        expect(rest).toEqual({ notifications: [notes[0]] });
+        // A cursor at a read notification works too.
+        expect(
+          (await store.listNotifications('alice', { before: n4, limit: 5, unreadOnly: true })).notifications.map(
+            (n) => n.id,
+          ),
+        ).toEqual([n3, n1]);
+      });
+
+      it('markAllNotificationsRead reads every page of the index (7 unread, pageSize 2)', async () => {
+        const { store } = await freshStore({ clock: () => T0, pageSize: 2 });
+        for (let i = 1; i <= 8; i++) await store.putNotification(notification('alice', i));
+        await store.putNotification(notification('bob', 1));
+        await store.markNotificationsRead('alice', [notification('alice', 8).id]);
+        expect(await store.countUnread('alice')).toBe(7);
+        expect(await store.markAllNotificationsRead('alice')).toBe(7);
+        expect(await store.countUnread('alice')).toBe(0);
+        expect(await store.listNotifications('alice', { limit: 10, unreadOnly: true })).toEqual({ notifications: [] });
+        const all = await store.listNotifications('alice', { limit: 10, unreadOnly: false });
+        expect(all.notifications.every((n) => n.read)).toBe(true);
+        expect(all.notifications).toHaveLength(8);
+        expect(await store.markAllNotificationsRead('alice')).toBe(0);
+        expect(await store.markAllNotificationsRead('nobody')).toBe(0);
+        expect(await store.countUnread('bob')).toBe(1);
+      });
+
+      it('hides expired notifications everywhere, and an expired key no longer de-duplicates', async () => {
+        const clock = manualClock();
+        const { store } = await freshStore({ clock: clock.now, pageSize: 2 });
+        const short = notification('alice', 1, 60);
+        const long = notification('alice', 2);
+        await store.putNotification(short, 'short-key');
+        await store.putNotification(long);
+        await store.putNotification(notification('alice', 3, 60));
+        expect(await store.countUnread('alice')).toBe(3);
+
+        // Exactly at expiresAt they count as expired (ttl <= now).
+        clock.set(short.expiresAt * 1000);
+        expect(await store.countUnread('alice')).toBe(1);
+        expect((await store.listNotifications('alice', { limit: 1, unreadOnly: false })).notifications).toEqual([long]);
+        expect(await store.listNotifications('alice', { limit: 1, unreadOnly: false })).toEqual({
+          notifications: [long],
+        });
+        expect(await store.listNotifications('alice', { limit: 5, unreadOnly: true })).toEqual({
+          notifications: [long],
+        });
+        expect(await store.markNotificationsRead('alice', [short.id])).toBe(0);
+
+        const again = notification('alice', 70_000);
+        expect(await store.putNotification(again, 'short-key')).toEqual({ notification: again, duplicate: false });
+        expect(await store.markAllNotificationsRead('alice')).toBe(2);
+        expect(await store.countUnread('alice')).toBe(0);
+      });
+    });
+
+    describe('announcements', () => {
+      it('a key stores once (globally): the retry gets the first announcement back', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const first = announcement(AUDIENCE_ALL, 1);
+        expect(await store.putAnnouncement(first, 'launch')).toEqual({ announcement: first, duplicate: false });
+        const retry = announcement(groupAudience('staff'), 2);
+        expect(await store.putAnnouncement(retry, 'launch')).toEqual({ announcement: first, duplicate: true });
+        expect((await store.listAnnouncements([AUDIENCE_ALL, 'group.staff'], { limit: 10 })).announcements).toEqual([
+          first,
+        ]);
+        const results = await Promise.all(
+          [3, 4, 5, 6].map((i) => store.putAnnouncement(announcement(AUDIENCE_ALL, i), 'race')),
+        );
+        expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+        const winner = results.find((r) => !r.duplicate)?.announcement;
+        for (const result of results) expect(result.announcement).toEqual(winner);
+        expect((await store.listAnnouncements([AUDIENCE_ALL], { limit: 10 })).announcements).toHaveLength(2);
+      });
+
+      it('a key whose announcement is missing (the first call died between its writes) stores it once', async () => {
+        const { store, tableName } = await freshStore({ clock: () => T0 });
+        const lost = announcement('group.staff', 1);
+        await documentClient.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: {
+              ...keys.announceKey('k'),
+              type: 'announce-key',
+              key: 'k',
+              audience: lost.audience,
+              announcementId: lost.id,
+              ts: lost.ts,
+              ttl: lost.expiresAt,
+            },
+          }),
+        );
+        const retry = { ...announcement('group.staff', 2), body: lost.body };
+        expect(await store.putAnnouncement(retry, 'k')).toEqual({ announcement: lost, duplicate: true });
+        expect((await store.listAnnouncements(['group.staff'], { limit: 10 })).announcements).toEqual([lost]);
+      });
+
+      describe('listAnnouncements', () => {
+        const all = [1, 4, 5, 8, 9].map((i) => announcement(AUDIENCE_ALL, i * 1000));
+        const staff = [2, 3, 6, 7].map((i) => announcement('group.staff', i * 1000));
+        const merged = [...all, ...staff].sort((a, b) => a.ts - b.ts);
+        const ids = (page: { announcements: AnnouncementRecord[] }) =>
+          page.announcements.map((a) => a.ts / 1000 - T0 / 1000);
+        let store: DynamoDbStore;
+
+        beforeAll(async () => {
+          ({ store } = await freshStore({ clock: () => T0 + 10_000, pageSize: 2 }));
+          for (const a of [...all, ...staff]) await store.putAnnouncement(a);
+          await store.putAnnouncement(announcement('group.other', 5500));
+          // Expired: hidden from every read.
+          await store.putAnnouncement(announcement(AUDIENCE_ALL, 4500, 1));
+        });
+
+        it('merges audiences oldest first and pages with an exclusive `after`', async () => {
+          const first = await store.listAnnouncements([AUDIENCE_ALL, 'group.staff'], { limit: 4 });
+          expect(first.announcements).toEqual(merged.slice(0, 4));
+          expect(first.next).toEqual({ after: merged[3]?.id });
+          const second = await store.listAnnouncements([AUDIENCE_ALL, 'group.staff'], {
+            after: merged[3]?.id,
+            limit: 4,
+          });
+          expect(ids(second)).toEqual([5, 6, 7, 8]);
+          expect(second.next).toEqual({ after: merged[7]?.id });
+          const last = await store.listAnnouncements([AUDIENCE_ALL, 'group.staff'], { after: merged[7]?.id, limit: 4 });
+          expect(ids(last)).toEqual([9]);
+          expect(last.next).toBeUndefined();
+          // All of it, an audience listed twice, an audience with nothing.
+          const everything = await store.listAnnouncements([AUDIENCE_ALL, 'group.staff', AUDIENCE_ALL, 'group.none'], {
+            limit: 9,
+          });
+          expect(everything).toEqual({ announcements: merged });
+          expect(ids(await store.listAnnouncements(['group.staff'], { limit: 10 }))).toEqual([2, 3, 6, 7]);
+          expect(await store.listAnnouncements([], { limit: 10 })).toEqual({ announcements: [] });
+          expect(await store.listAnnouncements([AUDIENCE_ALL], { limit: 0 })).toEqual({ announcements: [] });
+        });
+
+        it('since is inclusive by time; with after, the later bound wins', async () => {
+          const since = await store.listAnnouncements([AUDIENCE_ALL, 'group.staff'], { since: T0 + 5000, limit: 3 });
+          expect(ids(since)).toEqual([5, 6, 7]);
+          expect(since.next).toEqual({ after: merged[6]?.id });
+          expect(ids(await store.listAnnouncements([AUDIENCE_ALL], { since: T0 + 5001, limit: 10 }))).toEqual([8, 9]);
+          expect(
+            ids(await store.listAnnouncements(['group.staff'], { since: T0 + 2000, after: merged[5]?.id, limit: 10 })),
+          ).toEqual([7]);
+          expect(
+            ids(await store.listAnnouncements(['group.staff'], { since: T0 + 6500, after: merged[0]?.id, limit: 10 })),
+          ).toEqual([7]);
+          expect(await store.listAnnouncements([AUDIENCE_ALL], { since: T0 + 60_000, limit: 10 })).toEqual({
+            announcements: [],
+          });
+        });
+      });
+    });
+
+    describe('audience directory', () => {
+      /** Every live entry of an audience, all shards read. */
+      async function audienceOf(store: DynamoDbStore, audience: string): Promise<DeliveryTarget[]> {
+        const shards = await Promise.all(
+          Array.from({ length: AUDIENCE_SHARDS }, (_, shard) => store.listAudienceShard(audience, shard)),
+        );
+        return shards.flat().sort(byConnectionId);
+      }
+
+      it('a ws connection is entered in `all` and its valid groups, in its shard; an MQTT one nowhere', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const expiresAt = T0_SECONDS + 7200;
+        await store.putConnection({ ...connection('ws-1', 'alice', expiresAt), groups: ['admins', 'staff', 'bad/x'] });
+        await store.putConnection({ ...connection('ws-2', 'bob', expiresAt), groups: ['staff', 'staff'] });
+        await store.putConnection({ ...connection('ws-3', 'carol', expiresAt), groups: [] });
+        await store.putConnection({
+          ...connection('mqtt:dave', 'dave', expiresAt),
+          channel: 'mqtt',
+          groups: ['staff'],
+          lifecycle: { versionNumber: 1, timestamp: T0 },
+        });
+        await store.putConnection({
+          ...connection('mqtt:erin', 'erin', expiresAt),
+          channel: 'mqtt',
+          groups: ['staff'],
+        });
+
+        expect(await store.listAudienceShard(AUDIENCE_ALL, audienceShardOf('ws-1'))).toContainEqual({
+          connectionId: 'ws-1',
+          sub: 'alice',
+        });
+        expect(await audienceOf(store, AUDIENCE_ALL)).toEqual([
+          { connectionId: 'ws-1', sub: 'alice' },
+          { connectionId: 'ws-2', sub: 'bob' },
+          { connectionId: 'ws-3', sub: 'carol' },
+        ]);
+        expect(await audienceOf(store, groupAudience('staff'))).toEqual([
+          { connectionId: 'ws-1', sub: 'alice' },
+          { connectionId: 'ws-2', sub: 'bob' },
+        ]);
+        expect(await audienceOf(store, groupAudience('admins'))).toEqual([{ connectionId: 'ws-1', sub: 'alice' }]);
+        expect(await audienceOf(store, groupAudience('bad/x'))).toEqual([]);
+        await expect(store.listAudienceShard(AUDIENCE_ALL, AUDIENCE_SHARDS)).rejects.toBeInstanceOf(RangeError);
+        await expect(store.listAudienceShard(AUDIENCE_ALL, -1)).rejects.toBeInstanceOf(RangeError);
+      });
+
+      it('spreads connections over the shards and reads every page of one (pageSize 2)', async () => {
+        const { store } = await freshStore({ clock: () => T0, pageSize: 2 });
+        const ids = Array.from({ length: 60 }, (_, i) => `conn-${String(i).padStart(2, '0')}`);
+        await Promise.all(ids.map((id) => store.putConnection(connection(id, `u-${id}`, T0_SECONDS + 7200))));
+        const shards = await Promise.all(
+          Array.from({ length: AUDIENCE_SHARDS }, (_, shard) => store.listAudienceShard('group.staff', shard)),
+        );
+        shards.forEach((targets, shard) => {
+          for (const target of targets) expect(audienceShardOf(target.connectionId)).toBe(shard);
+        });
+        expect(shards.filter((targets) => targets.length > 0).length).toBeGreaterThan(AUDIENCE_SHARDS / 2);
+        expect((await audienceOf(store, 'group.staff')).map((t) => t.connectionId)).toEqual(ids);
+      });
+
+      it('deleteConnection removes the entries, with or without the connection record', async () => {
+        const { store, tableName } = await freshStore({ clock: () => T0 });
+        const expiresAt = T0_SECONDS + 7200;
+        await store.putConnection(connection('gone-1', 'alice', expiresAt));
+        await store.putConnection(connection('gone-2', 'bob', expiresAt));
+        await store.putConnection(connection('stays', 'carol', expiresAt));
+        await store.subscribe({ room: 'r', connectionId: 'gone-1', sub: 'alice' }, expiresAt);
+
+        expect(await store.deleteConnection('gone-1')).toEqual(['r']);
+        // A call that died after deleting the record: the `all` entry still leads to the group entries.
+        await documentClient.send(new DeleteCommand({ TableName: tableName, Key: keys.connection('gone-2') }));
+        expect(await store.deleteConnection('gone-2')).toEqual([]);
+        for (const audience of [AUDIENCE_ALL, 'group.admins', 'group.staff']) {
+          expect(await audienceOf(store, audience)).toEqual([{ connectionId: 'stays', sub: 'carol' }]);
+        }
+        expect(await store.deleteConnection('gone-1')).toEqual([]);
+        expect(await store.deleteConnection('mqtt:never')).toEqual([]);
+      });
+
+      it('putConnection again under the same id moves the entries to the new groups', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const expiresAt = T0_SECONDS + 7200;
+        await store.putConnection(connection('c', 'alice', expiresAt));
+        await store.putConnection({ ...connection('c', 'alice', expiresAt), groups: ['staff', 'ops'] });
+        expect(await audienceOf(store, 'group.admins')).toEqual([]);
+        expect(await audienceOf(store, 'group.staff')).toHaveLength(1);
+        expect(await audienceOf(store, 'group.ops')).toHaveLength(1);
+        await store.deleteConnection('c');
+        for (const audience of [AUDIENCE_ALL, 'group.staff', 'group.ops'])
+          expect(await audienceOf(store, audience)).toEqual([]);
+      });
+
+      it('expired entries are not listed', async () => {
+        const clock = manualClock();
+        const { store } = await freshStore({ clock: clock.now });
+        await store.putConnection(connection('old', 'alice', T0_SECONDS + 60));
+        await store.putConnection(connection('new', 'bob', T0_SECONDS + 7200));
+        clock.set((T0_SECONDS + 60) * 1000);
+        expect(await audienceOf(store, AUDIENCE_ALL)).toEqual([{ connectionId: 'new', sub: 'bob' }]);
+        expect(await audienceOf(store, 'group.staff')).toEqual([{ connectionId: 'new', sub: 'bob' }]);
+      });
+    });
+
+    describe('fan-out batches', () => {
+      it('x5 concurrent claims: exactly one runs the batch', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        const claims = await Promise.all([1, 2, 3, 4, 5].map((i) => store.claimBatch('b1', T0 + i)));
+        expect(claims.filter((c) => c.claimed)).toEqual([{ claimed: true, doneCount: 0 }]);
+        expect(claims.filter((c) => !c.claimed)).toEqual(Array(4).fill({ claimed: false, state: 'running' }));
+        expect(await store.claimBatch('b2', T0)).toEqual({ claimed: true, doneCount: 0 });
+      });
+
+      it('a stale claim is taken over once, with its checkpoint; a fresh one is not', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        expect(await store.claimBatch('b', T0)).toEqual({ claimed: true, doneCount: 0 });
+        await store.checkpointBatch('b', 250);
+        // Checkpoints only move forward.
+        await store.checkpointBatch('b', 100);
+        expect(await store.claimBatch('b', T0 + LIMITS.fanoutClaimStaleMs - 1)).toEqual({
+          claimed: false,
+          state: 'running',
+        });
+        const stale = T0 + LIMITS.fanoutClaimStaleMs;
+        const takeovers = await Promise.all([store.claimBatch('b', stale), store.claimBatch('b', stale)]);
+        expect(takeovers.filter((c) => c.claimed)).toEqual([{ claimed: true, doneCount: 250 }]);
+        expect(takeovers.filter((c) => !c.claimed)).toEqual([{ claimed: false, state: 'running' }]);
+        // The takeover's claim is fresh now.
+        expect(await store.claimBatch('b', stale + 1000)).toEqual({ claimed: false, state: 'running' });
+        await store.checkpointBatch('b', 400);
+        expect(await store.claimBatch('b', stale + LIMITS.fanoutClaimStaleMs)).toEqual({
+          claimed: true,
+          doneCount: 400,
+        });
+      });
+
+      it('a done batch is refused, however old its claim; completing an unclaimed one marks it done', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        await store.claimBatch('b', T0);
+        await store.checkpointBatch('b', 10);
+        await store.completeBatch('b', T0 + 500);
+        expect(await store.claimBatch('b', T0 + 1000)).toEqual({ claimed: false, state: 'done' });
+        expect(await store.claimBatch('b', T0 + 10 * LIMITS.fanoutClaimStaleMs)).toEqual({
+          claimed: false,
+          state: 'done',
+        });
+        // A checkpoint of a done batch changes nothing.
+        await store.checkpointBatch('b', 20);
+        expect(await store.claimBatch('b', T0 + 10 * LIMITS.fanoutClaimStaleMs)).toEqual({
+          claimed: false,
+          state: 'done',
+        });
+        await store.completeBatch('never-claimed', T0);
+        expect(await store.claimBatch('never-claimed', T0)).toEqual({ claimed: false, state: 'done' });
+      });
+
+      it('a batch record is kept a day, then may be claimed anew', async () => {
+        const clock = manualClock();
+        const { store } = await freshStore({ clock: clock.now });
+        await store.claimBatch('b', T0);
+        await store.completeBatch('b', T0);
+        clock.set(T0 + 24 * 3600 * 1000 - 1000);
+        expect(await store.claimBatch('b', clock.now())).toEqual({ claimed: false, state: 'done' });
+        clock.set(T0 + 24 * 3600 * 1000);
+        expect(await store.claimBatch('b', clock.now())).toEqual({ claimed: true, doneCount: 0 });
+      });
+    });
+
+    it('writes the TTL of the new items in epoch seconds', async () => {
+      const { store, tableName } = await freshStore({ clock: () => T0 });
+      const read = async (key: { pk: string; sk: string }) =>
+        (await raw.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: key.pk }, sk: { S: key.sk } } })))
+          .Item;
+      const note = notification('alice', 1500);
+      await store.putNotification(note, 'k');
+      const news = announcement(AUDIENCE_ALL, 2500);
+      await store.putAnnouncement(news, 'k');
+      await store.putConnection(connection('c', 'alice', T0_SECONDS + 7200));
+      await store.claimBatch('b', T0 + 3500);
+      expect((await read(keys.notification('alice', note.id)))?.ttl).toEqual({ N: String(note.expiresAt) });
+      expect((await read(keys.notifyKey('alice', 'k')))?.ttl).toEqual({ N: String(note.expiresAt) });
+      expect((await read(keys.announcement(AUDIENCE_ALL, news.id)))?.ttl).toEqual({ N: String(news.expiresAt) });
+      expect((await read(keys.announceKey('k')))?.ttl).toEqual({ N: String(news.expiresAt) });
+      expect((await read(keys.audienceEntry('group.staff', audienceShardOf('c'), 'c')))?.ttl).toEqual({
+        N: String(T0_SECONDS + 7200),
+      });
+      expect((await read(keys.fanoutBatch('b')))?.ttl).toEqual({ N: String(T0_SECONDS + 3 + 24 * 3600) });
     });
 
     it('raises SDK errors it does not map with their own name', async () => {

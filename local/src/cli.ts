@@ -3,7 +3,8 @@
  *
  * - `start`  runs the emulator (`npm start`);
  * - `token`  prints an ID token from a running emulator's `/dev/token` (`npm run token -- --sub alice`);
- * - `chat`   a tiny raw-WebSocket chat REPL (`npm run chat -- --user alice --room lobby`).
+ * - `chat`   a tiny raw-WebSocket chat REPL (`npm run chat -- --user alice --room lobby`);
+ * - `notify`, `announce`, `send`  the backend publisher from a shell (./publish-cli.ts).
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -20,6 +21,7 @@ import {
   type TokenUse,
 } from './emulator.js';
 import { isLogLevel, LOG_LEVELS } from './log.js';
+import { PUBLISH_HELP, PublishUsageError, runPublishCommand } from './publish-cli.js';
 
 const HELP = `viba-realtime local emulator
 
@@ -27,6 +29,9 @@ Usage:
   npm start [-- options]                       run the emulator
   npm run token -- --sub alice [options]       print an ID token from a running emulator
   npm run chat -- --user alice --room lobby    chat in a room from the terminal
+  npm run notify -- --user alice --text hi     notify a user (backend publisher)
+  npm run announce -- --text "2 am upgrade"    announce to everyone (or --group G)
+  npm run send -- --room lobby --text hi       send to a room as the backend
 
 start options:
   --host HOST               interface to listen on      (env VIBA_LOCAL_HOST, default ${EMULATOR_DEFAULTS.host})
@@ -50,7 +55,8 @@ chat options:
   --user SUB                who you are (required)
   --room ROOM               room to join (required)
   --url URL                 emulator HTTP URL (default as for token)
-`;
+
+${PUBLISH_HELP}`;
 
 /** A problem the user can fix; printed without a stack trace. */
 class UsageError extends Error {
@@ -325,6 +331,10 @@ async function main(argv: string[]): Promise<void> {
       return runToken(rest);
     case 'chat':
       return runChat(rest);
+    case 'notify':
+    case 'announce':
+    case 'send':
+      return runPublishCommand(command, rest, defaultHttpUrl());
     case undefined:
     case '--help':
     case '-h':
@@ -332,13 +342,16 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(HELP);
       return;
     default:
-      throw new UsageError(`Unknown command "${command}". Use start, token or chat (--help for options).`);
+      throw new UsageError(
+        `Unknown command "${command}". Use start, token, chat, notify, announce or send (--help for options).`,
+      );
   }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (
     error instanceof UsageError ||
+    error instanceof PublishUsageError ||
     (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
   ) {
     process.stderr.write(`${error.message}\n`);

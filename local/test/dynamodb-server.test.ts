@@ -73,7 +73,8 @@ describe('startLocalDynamoDb', () => {
 
     expect(await db.sweepExpired()).toBe(0);
     now = (SECONDS + 60) * 1000;
-    expect(await db.sweepExpired()).toBe(2);
+    // The connection, its announcement audience entry, its subscription.
+    expect(await db.sweepExpired()).toBe(3);
     expect(await db.sweepExpired()).toBe(0);
 
     // Move the clock back: what the sweep deleted is gone from the table, not merely filtered on read.
@@ -90,8 +91,9 @@ describe('startLocalDynamoDb', () => {
     for (let i = 0; i < 5; i++) await store.putConnection(connection(`batch-${i}`, SECONDS + 10));
     now = (SECONDS + 10) * 1000;
     const [a, b] = await Promise.all([db.sweepExpired(), db.sweepExpired()]);
-    expect(a).toBe(5);
-    expect(b).toBe(5);
+    // Five connections and their five audience entries.
+    expect(a).toBe(10);
+    expect(b).toBe(10);
     now = T0;
     expect(await store.getConnection('batch-0')).toBeUndefined();
   });

@@ -17,6 +17,11 @@ export const ENV = {
    * `aws iot describe-endpoint --endpoint-type iot:Data-ATS`), where MQTT deliveries are published. The CDK
    * stack sets it for every handler that fans out; the emulator sets its HTTP URL. Unset: no MQTT delivery. */
   iotEndpoint: 'VIBA_IOT_ENDPOINT',
+  /** URL of the fan-out queue (SQS) that large fan-outs are split onto, drained by the `fanout-worker`
+   * handler. Unset: every fan-out is delivered inline by the invocation that published it. */
+  fanoutQueueUrl: 'VIBA_FANOUT_QUEUE_URL',
+  /** Override of the SQS endpoint (the emulator's in-process queue). */
+  sqsEndpoint: 'VIBA_SQS_ENDPOINT',
   /** Override of the DynamoDB endpoint (emulator or DynamoDB Local only). */
   dynamodbEndpoint: 'VIBA_DYNAMODB_ENDPOINT',
   /** Override of the JWKS URL (the emulator's dev issuer); unset in AWS, where Cognito's is used. */

@@ -5,7 +5,7 @@ export const ERROR_CODES = {
   /** The frame is not JSON, not an object, or a field has the wrong type. */
   bad_request: 'The frame is not valid JSON or a field has the wrong shape.',
   /** `action` names no route. */
-  unknown_action: 'The action is not one of join, leave, send, history, ping.',
+  unknown_action: "The action is not one of the protocol's actions.",
   /** `room` is missing or breaks the room name rules. */
   invalid_room: 'The room name is missing or not 1-64 characters of [A-Za-z0-9_.-].',
   /** `id` is missing (where required) or breaks the client id rules. */
@@ -20,6 +20,16 @@ export const ERROR_CODES = {
   too_many_rooms: 'This connection has joined the maximum number of rooms.',
   /** The token the connection was opened with has expired; the connection is closed. */
   token_expired: 'Your token has expired; reconnect with a fresh one.',
+  /** The room does not exist (backend publisher: `sendToRoom`, `grant`, `revoke`, `closeRoom`). */
+  unknown_room: 'The room does not exist.',
+  /** The room was closed by the backend: no joins, no sends. */
+  room_closed: 'The room is closed.',
+  /** A user id is not a valid Cognito `sub` (1-128 characters of [A-Za-z0-9_-]). */
+  invalid_user: 'The user id is not 1-128 characters of [A-Za-z0-9_-].',
+  /** A group name is not a valid Cognito group usable in topics (1-64 characters of [A-Za-z0-9_.-]). */
+  invalid_group: 'The group name is not 1-64 characters of [A-Za-z0-9_.-].',
+  /** More recipients than one call may address (LIMITS.maxNotifyRecipients). */
+  too_many_recipients: 'Too many recipients in one call.',
   /** The same client id is being processed by another request right now; retry shortly. */
   conflict: 'The same message is being processed; retry.',
   /** Something failed on our side; details are in the server logs only. */
@@ -50,7 +60,7 @@ export class RealtimeError extends Error {
 }
 
 /** The frame or one of its fields is malformed (codes `bad_request`, `unknown_action`, `invalid_room`,
- * `invalid_id`, `body_too_large`). */
+ * `invalid_id`, `body_too_large`, `invalid_user`, `invalid_group`). */
 export class ValidationError extends RealtimeError {}
 
 /** The caller is not allowed to do this (code `forbidden`). */
@@ -85,5 +95,28 @@ export class TokenExpiredError extends RealtimeError {
 export class ConflictError extends RealtimeError {
   constructor(message?: string) {
     super('conflict', message);
+  }
+}
+
+/** The room does not exist (code `unknown_room`). */
+export class UnknownRoomError extends RealtimeError {
+  constructor(room: string) {
+    super('unknown_room', `Room "${room}" does not exist.`, { details: { room } });
+  }
+}
+
+/** The room is closed (code `room_closed`). */
+export class RoomClosedError extends RealtimeError {
+  constructor(room: string) {
+    super('room_closed', `Room "${room}" is closed.`, { details: { room } });
+  }
+}
+
+/** More recipients than one call may address (code `too_many_recipients`). */
+export class TooManyRecipientsError extends RealtimeError {
+  constructor(actual: number, limit: number) {
+    super('too_many_recipients', `${actual} recipients; one call may address at most ${limit}.`, {
+      details: { actual, limit },
+    });
   }
 }

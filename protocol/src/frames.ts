@@ -11,7 +11,18 @@ export type JsonObject = { [key: string]: unknown };
 export type RoomVisibility = 'public' | 'private';
 
 /** Actions a client may send; each one is an API Gateway route key (see routes.ts). */
-export const CLIENT_ACTIONS = ['join', 'leave', 'send', 'history', 'ping'] as const;
+export const CLIENT_ACTIONS = [
+  'join',
+  'leave',
+  'send',
+  'history',
+  'ping',
+  'inbox',
+  'markRead',
+  'markAllRead',
+  'announcements',
+  'announce',
+] as const;
 export type ClientAction = (typeof CLIENT_ACTIONS)[number];
 
 /** Join a room. A room that does not exist is created, owned by the caller, public unless `body.visibility`
@@ -53,7 +64,55 @@ export interface PingFrame {
   id?: string;
 }
 
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame;
+/** Read the caller's notification inbox, newest first. The answer carries the unread count, so a client asks
+ * for it right after connecting to learn what it missed. `before` pages on from a notification id. */
+export interface InboxFrame {
+  action: 'inbox';
+  id?: string;
+  body?: { before?: string; limit?: number; unreadOnly?: boolean };
+}
+
+/** Mark notifications of the caller's inbox read (ids of `notification` frames). Unknown ids are ignored. */
+export interface MarkReadFrame {
+  action: 'markRead';
+  id?: string;
+  body: { ids: string[] };
+}
+
+/** Mark every notification of the caller's inbox read. */
+export interface MarkAllReadFrame {
+  action: 'markAllRead';
+  id?: string;
+}
+
+/** Read the announcements the caller can see (to everyone and to the caller's groups), oldest first, from
+ * `since` (epoch ms, inclusive) or `after` an announcement id (exclusive); default: the retention window. */
+export interface AnnouncementsFrame {
+  action: 'announcements';
+  id?: string;
+  body?: { since?: number; after?: string; limit?: number };
+}
+
+/** Announce to everyone, or to one Cognito `group`. Only users in the `admin` group may (and the backend
+ * publisher). `id` makes it idempotent, like a `send`. */
+export interface AnnounceFrame {
+  action: 'announce';
+  id: string;
+  group?: string;
+  body: JsonObject;
+}
+
+export type ClientFrame =
+  | JoinFrame
+  | LeaveFrame
+  | SendFrame
+  | HistoryFrame
+  | PingFrame
+  | InboxFrame
+  | MarkReadFrame
+  | MarkAllReadFrame
+  | AnnouncementsFrame
+  | AnnounceFrame;
 
 /** A chat message as delivered to room members and returned by history. */
 export interface ChatFrame {
@@ -76,9 +135,10 @@ export interface ChatFrame {
  * latest seq (0 if empty), so the client knows where it stands. */
 export interface AckFrame {
   type: 'ack';
-  action: 'join' | 'leave' | 'send';
+  action: 'join' | 'leave' | 'send' | 'markRead' | 'markAllRead' | 'announce';
   ref?: string;
-  room: string;
+  /** For `join`, `leave` and `send`: the room. */
+  room?: string;
   id?: string;
   seq?: number;
   ts: number;
@@ -86,6 +146,8 @@ export interface AckFrame {
   duplicate?: boolean;
   /** For `join`: the room's visibility. */
   visibility?: RoomVisibility;
+  /** For `markRead` and `markAllRead`: the unread notifications left. */
+  unread?: number;
 }
 
 /** A page of stored messages, always in ascending `seq` order. */
@@ -124,4 +186,65 @@ export interface ErrorFrame {
   details?: Record<string, unknown>;
 }
 
-export type ServerFrame = ChatFrame | AckFrame | HistoryPageFrame | PresenceFrame | PongFrame | ErrorFrame;
+/** A notification from the app's backend to one user: delivered live to each of the user's connections and
+ * kept in the inbox (unread until marked) for the retention time the backend chose. */
+export interface NotificationFrame {
+  type: 'notification';
+  /** Server id; ids sort by time. */
+  id: string;
+  /** Server time it was stored, epoch milliseconds. */
+  ts: number;
+  body: JsonObject;
+  read: boolean;
+}
+
+/** A page of the inbox, newest first, with the unread count. */
+export interface InboxPageFrame {
+  type: 'inbox';
+  ref?: string;
+  notifications: NotificationFrame[];
+  /** Unread notifications in the whole inbox (not only this page). */
+  unread: number;
+  /** Present when older notifications exist: pass it as `before`. */
+  next?: { before: string };
+}
+
+/** An announcement to everyone or to one Cognito group. */
+export interface AnnouncementFrame {
+  type: 'announcement';
+  /** Server id; ids sort by time. */
+  id: string;
+  ts: number;
+  /** Who announced: an admin's `sub`, or `backend` for the backend publisher. */
+  from: string;
+  /** The group it was for; absent for everyone. */
+  group?: string;
+  body: JsonObject;
+}
+
+/** A page of announcements, oldest first. */
+export interface AnnouncementsPageFrame {
+  type: 'announcements';
+  ref?: string;
+  announcements: AnnouncementFrame[];
+  /** Present when more may follow: pass it as `after`. */
+  next?: { after: string };
+}
+
+export type ServerFrame =
+  | ChatFrame
+  | AckFrame
+  | HistoryPageFrame
+  | PresenceFrame
+  | PongFrame
+  | ErrorFrame
+  | NotificationFrame
+  | InboxPageFrame
+  | AnnouncementFrame
+  | AnnouncementsPageFrame;
+
+/** Who the backend publisher is in `from` fields (announcements, chat sent without `from`). */
+export const BACKEND_SENDER = 'backend';
+
+/** The Cognito group whose members may `announce` from a client. */
+export const ADMIN_GROUP = 'admin';

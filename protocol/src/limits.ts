@@ -40,6 +40,35 @@ export const LIMITS = {
   deliveryBackoffBaseMs: 50,
   /** Cap of that backoff (ms). */
   deliveryBackoffMaxMs: 1_000,
+  /** Default number of notifications in one inbox page. */
+  inboxPageDefault: 20,
+  /** Largest inbox page a client may ask for. */
+  inboxPageMax: 100,
+  /** Ids in one `markRead`. */
+  maxMarkReadIds: 100,
+  /** How long a notification is kept (DynamoDB TTL) unless the backend says otherwise, seconds: 30 days. */
+  notificationRetentionSeconds: 30 * 24 * 3600,
+  /** Longest retention the backend may ask for, seconds: 365 days. */
+  maxNotificationRetentionSeconds: 365 * 24 * 3600,
+  /** Users one `notify` call may address. */
+  maxNotifyRecipients: 1_000,
+  /** How long announcements are kept for `announcements` reads, seconds: 7 days. */
+  announcementRetentionSeconds: 7 * 24 * 3600,
+  /** Default number of announcements in one page. */
+  announcementsPageDefault: 50,
+  /** Largest announcements page a client may ask for. */
+  announcementsPageMax: 100,
+  /** Audiences of up to this many WebSocket connections are delivered by the invocation that published;
+   * larger ones are split into batches on the fan-out queue. */
+  fanoutInlineMax: 500,
+  /** Connections in one fan-out batch (one queue message, one worker invocation). A batch of 500 at 48 posts
+   * in flight and ~20 ms per post takes about 0.2 s, far inside the worker's timeout. */
+  fanoutBatchSize: 500,
+  /** Times a batch's failed deliveries are re-queued (as a smaller batch) before they are given up, logged. */
+  fanoutMaxAttempts: 3,
+  /** A fan-out batch claimed by a worker that has not finished after this long is taken over (ms): the
+   * worker's timeout (60 s) twice over. */
+  fanoutClaimStaleMs: 120_000,
 } as const;
 
 /**

@@ -31,6 +31,17 @@ export function padSeq(seq: number): string {
  * | subscription  | ROOM#{room}      | SUB#{connectionId}        | CONN#{id}     | ROOM#{room}    |
  * | message       | MSGS#{room}      | SEQ#{seq, 16 digits}      | -             | -              |
  * | dedupe record | MSGS#{room}      | DEDUPE#{sub}#{clientId}   | -             | -              |
+ * | notification  | INBOX#{sub}      | N#{id}                    | UNREAD#{sub} while unread | N#{id} |
+ * | notify key    | INBOX#{sub}      | NKEY#{key}                | -             | -              |
+ * | announcement  | ANN#{audience}   | A#{id}                    | -             | -              |
+ * | announce key  | ANNKEY#{key}     | META                      | -             | -              |
+ * | audience entry| AUD#{audience}#{shard} | CONN#{connectionId} | -           | -              |
+ * | fan-out batch | BATCH#{batchId}  | META                      | -             | -              |
+ *
+ * `audience` is `all` or `group.{group}`; an audience entry lists a WebSocket connection for announcements
+ * (MQTT connections get them from IoT topics), in one of {@link AUDIENCE_SHARDS} partitions picked by a hash of
+ * the connection id, so a burst of connects does not write to one partition. Notification and announcement
+ * ids sort by time (see `timeId`), so `N#`/`A#` order is time order.
  */
 export const keys = {
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'META' }),
@@ -50,4 +61,47 @@ export const keys = {
   message: (room: string, seq: number) => ({ pk: `MSGS#${room}`, sk: `SEQ#${padSeq(seq)}` }),
   messagesPrefix: (room: string) => ({ pk: `MSGS#${room}`, skPrefix: 'SEQ#' }),
   dedupe: (room: string, sub: string, clientId: string) => ({ pk: `MSGS#${room}`, sk: `DEDUPE#${sub}#${clientId}` }),
+  notification: (sub: string, id: string) => ({ pk: `INBOX#${sub}`, sk: `N#${id}` }),
+  unreadNotification: (sub: string, id: string) => ({ gsi1pk: `UNREAD#${sub}`, gsi1sk: `N#${id}` }),
+  inboxPrefix: (sub: string) => ({ pk: `INBOX#${sub}`, skPrefix: 'N#' }),
+  unreadPrefix: (sub: string) => ({ gsi1pk: `UNREAD#${sub}`, gsi1skPrefix: 'N#' }),
+  notifyKey: (sub: string, key: string) => ({ pk: `INBOX#${sub}`, sk: `NKEY#${key}` }),
+  announcement: (audience: string, id: string) => ({ pk: `ANN#${audience}`, sk: `A#${id}` }),
+  announcementsPrefix: (audience: string) => ({ pk: `ANN#${audience}`, skPrefix: 'A#' }),
+  announceKey: (key: string) => ({ pk: `ANNKEY#${key}`, sk: 'META' }),
+  audienceEntry: (audience: string, shard: number, connectionId: string) => ({
+    pk: `AUD#${audience}#${shard}`,
+    sk: `CONN#${connectionId}`,
+  }),
+  audiencePrefix: (audience: string, shard: number) => ({ pk: `AUD#${audience}#${shard}`, skPrefix: 'CONN#' }),
+  fanoutBatch: (batchId: string) => ({ pk: `BATCH#${batchId}`, sk: 'META' }),
 } as const;
+
+/** Partitions of each announcement audience (see the `audience entry` row of {@link keys}). */
+export const AUDIENCE_SHARDS = 16;
+
+/** The audience everyone is in. */
+export const AUDIENCE_ALL = 'all';
+
+/** The audience of one Cognito group. */
+export function groupAudience(group: string): string {
+  return `group.${group}`;
+}
+
+/** The audience shard of a connection: a small stable hash (FNV-1a) of its id. */
+export function audienceShardOf(connectionId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < connectionId.length; i++) {
+    hash ^= connectionId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % AUDIENCE_SHARDS;
+}
+
+/**
+ * A server id that sorts by time: `prefix`, the epoch ms in base 36 (9 characters, good past year 5000), then
+ * `random` (letters and digits). Notifications use `n`, announcements `a`.
+ */
+export function timeId(prefix: string, ms: number, random: string): string {
+  return `${prefix}${ms.toString(36).padStart(9, '0')}${random}`;
+}

@@ -4,14 +4,17 @@
  */
 import { ValidationError } from './errors.js';
 import {
+  type AnnouncementsFrame,
   CLIENT_ACTIONS,
   type ClientAction,
   type ClientFrame,
   type HistoryFrame,
+  type InboxFrame,
   type JoinFrame,
   type JsonObject,
 } from './frames.js';
 import { CLIENT_ID_PATTERN, LIMITS, ROOM_NAME_PATTERN } from './limits.js';
+import { GROUP_NAME_PATTERN, TOPIC_SUB_PATTERN } from './topics.js';
 
 const encoder = new TextEncoder();
 
@@ -47,6 +50,20 @@ export function assertRoomName(room: unknown): asserts room is string {
 export function assertClientId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || !CLIENT_ID_PATTERN.test(id)) {
     throw new ValidationError('invalid_id', undefined, { details: { id: echo(id) } });
+  }
+}
+
+/** Throws `invalid_user` unless `sub` is a user id we accept (a Cognito `sub`: see `TOPIC_SUB_PATTERN`). */
+export function assertUserId(sub: unknown): asserts sub is string {
+  if (typeof sub !== 'string' || !TOPIC_SUB_PATTERN.test(sub)) {
+    throw new ValidationError('invalid_user', undefined, { details: { user: echo(sub) } });
+  }
+}
+
+/** Throws `invalid_group` unless `group` is a Cognito group name usable in topics (`GROUP_NAME_PATTERN`). */
+export function assertGroupName(group: unknown): asserts group is string {
+  if (typeof group !== 'string' || !GROUP_NAME_PATTERN.test(group)) {
+    throw new ValidationError('invalid_group', undefined, { details: { group: echo(group) } });
   }
 }
 
@@ -181,6 +198,81 @@ export function validateClientFrame(value: unknown): ClientFrame {
       }
       return frame;
     }
+    case 'inbox': {
+      const frame: InboxFrame = { action, ...withId(optionalId(value)) };
+      if (value.body !== undefined) {
+        const body = objectBody(value.body);
+        if (body.before !== undefined) assertClientIdField(body.before, 'before');
+        const limit = optionalInt(body.limit, 'limit', 1, LIMITS.inboxPageMax);
+        if (body.unreadOnly !== undefined && typeof body.unreadOnly !== 'boolean') {
+          throw new ValidationError('bad_request', '`body.unreadOnly` must be true or false.');
+        }
+        frame.body = {
+          ...(body.before === undefined ? {} : { before: body.before as string }),
+          ...(limit === undefined ? {} : { limit }),
+          ...(body.unreadOnly === undefined ? {} : { unreadOnly: body.unreadOnly }),
+        };
+      }
+      return frame;
+    }
+    case 'markRead': {
+      const body = objectBody(value.body);
+      const { ids } = body;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > LIMITS.maxMarkReadIds) {
+        throw new ValidationError(
+          'bad_request',
+          `\`body.ids\` must be a list of 1 to ${LIMITS.maxMarkReadIds} notification ids.`,
+          { details: { field: 'ids', limit: LIMITS.maxMarkReadIds } },
+        );
+      }
+      for (const id of ids) assertClientIdField(id, 'ids');
+      return { action, ...withId(optionalId(value)), body: { ids: [...new Set(ids as string[])] } };
+    }
+    case 'markAllRead':
+      return { action, ...withId(optionalId(value)) };
+    case 'announcements': {
+      const frame: AnnouncementsFrame = { action, ...withId(optionalId(value)) };
+      if (value.body !== undefined) {
+        const body = objectBody(value.body);
+        const since = optionalInt(body.since, 'since', 0, Number.MAX_SAFE_INTEGER);
+        if (body.after !== undefined) assertClientIdField(body.after, 'after');
+        const limit = optionalInt(body.limit, 'limit', 1, LIMITS.announcementsPageMax);
+        if (since !== undefined && body.after !== undefined) {
+          throw new ValidationError('bad_request', 'Give `since` or `after`, not both.');
+        }
+        frame.body = {
+          ...(since === undefined ? {} : { since }),
+          ...(body.after === undefined ? {} : { after: body.after as string }),
+          ...(limit === undefined ? {} : { limit }),
+        };
+      }
+      return frame;
+    }
+    case 'announce': {
+      assertClientId(value.id);
+      if (value.group !== undefined) assertGroupName(value.group);
+      assertBody(value.body);
+      return {
+        action,
+        id: value.id,
+        ...(value.group === undefined ? {} : { group: value.group as string }),
+        body: value.body,
+      };
+    }
+  }
+}
+
+function objectBody(body: unknown): JsonObject {
+  if (!isJsonObject(body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
+  return body;
+}
+
+/** A field holding a server id (notification or announcement): the client id rules apply. */
+function assertClientIdField(value: unknown, field: string): void {
+  if (typeof value !== 'string' || !CLIENT_ID_PATTERN.test(value)) {
+    throw new ValidationError('bad_request', `\`${field}\` must hold ids of 1-64 characters of [A-Za-z0-9_.:-].`, {
+      details: { field, actual: echo(value) },
+    });
   }
 }
 

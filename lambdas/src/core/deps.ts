@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { Clock, Delivery, Store } from './ports.js';
+import type { Clock, Delivery, FanoutQueue, Store, TopicPublisher } from './ports.js';
 
 /** What every core operation needs. */
 export interface CoreDeps {
@@ -7,6 +7,10 @@ export interface CoreDeps {
   delivery: Delivery;
   clock: Clock;
   log: Logger;
+  /** Large fan-outs (announcements) go here in batches; without one they are delivered inline. */
+  queue?: FanoutQueue;
+  /** MQTT broadcast topics (announcements); without one, MQTT clients get no announcements live. */
+  topics?: TopicPublisher;
 }
 
 /** The authenticated caller of a route, as established by the authorizer on `$connect`. */

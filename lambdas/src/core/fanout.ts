@@ -6,7 +6,7 @@
 import { LIMITS, type PresenceFrame, type ServerFrame } from '@viba-realtime/protocol';
 import { mapWithConcurrency } from './concurrency.js';
 import type { CoreDeps } from './deps.js';
-import type { SubscriptionRecord } from './ports.js';
+import type { DeliveryTarget, SubscriptionRecord } from './ports.js';
 
 export interface FanOutResult {
   /** Connections the frame was handed to. */
@@ -36,9 +36,25 @@ async function deliver(
   deps: CoreDeps,
   room: string,
   frame: ServerFrame,
-  targets: readonly SubscriptionRecord[],
+  targets: readonly DeliveryTarget[],
 ): Promise<FanOutResult> {
+  const { result } = await deliverTo(deps, frame, targets, { room });
+  return result;
+}
+
+/**
+ * Delivers one frame to `targets` with bounded concurrency: a target found gone (410) is removed with its
+ * subscriptions and its rooms are told it left; a failed post (after the delivery's retries) is counted and
+ * logged, never thrown. Returns the counts and the targets that failed, in input order.
+ */
+export async function deliverTo(
+  deps: CoreDeps,
+  frame: ServerFrame,
+  targets: readonly DeliveryTarget[],
+  context: Record<string, unknown> = {},
+): Promise<{ result: FanOutResult; failed: DeliveryTarget[] }> {
   const result: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
+  const failed: DeliveryTarget[] = [];
   const outcomes = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, async (target) => {
     const outcome = await deps.delivery.post({ connectionId: target.connectionId, sub: target.sub }, frame);
     if (outcome === 'gone') {
@@ -49,16 +65,19 @@ async function deliver(
     return outcome;
   });
   outcomes.forEach((outcome, i) => {
+    const target = targets[i] as DeliveryTarget;
     if (outcome.status === 'fulfilled') {
       result[outcome.value] += 1;
+      if (outcome.value === 'failed') failed.push(target);
     } else {
       // A failed post must not fail the others nor the sender's request; it is logged with its cause.
       result.failed += 1;
-      deps.log.error('fan-out post failed', { room, connectionId: targets[i]?.connectionId, error: outcome.reason });
+      failed.push(target);
+      deps.log.error('fan-out post failed', { ...context, connectionId: target.connectionId, error: outcome.reason });
     }
   });
-  deps.log.debug('fan-out', { room, type: frame.type, targets: targets.length, ...result });
-  return result;
+  deps.log.debug('fan-out', { ...context, type: frame.type, targets: targets.length, ...result });
+  return { result, failed };
 }
 
 /**

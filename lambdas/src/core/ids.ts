@@ -1,9 +1,14 @@
 /**
- * Server message ids: time-ordered (base36 epoch ms, fixed width) then random, so ids sort roughly by
- * creation and never collide across Lambda instances.
+ * Server ids: time-ordered (base36 epoch ms, fixed width) then random, so ids sort roughly by creation and
+ * never collide across Lambda instances.
  */
+import { timeId } from '@viba-realtime/protocol';
+
+/** 16 random characters of `[0-9a-f]`. */
+export function randomSuffix(): string {
+  return globalThis.crypto.randomUUID().replaceAll('-', '').slice(0, 16);
+}
+
 export function newMessageId(now: number): string {
-  const time = now.toString(36).padStart(9, '0');
-  const random = globalThis.crypto.randomUUID().replaceAll('-', '').slice(0, 16);
-  return `m_${time}${random}`;
+  return timeId('m_', now, randomSuffix());
 }

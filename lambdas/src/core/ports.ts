@@ -47,7 +47,44 @@ export interface RoomRecord {
   createdAt: number;
   /** Highest seq handed out so far (0 for a new room). */
   lastSeq: number;
+  /** Set by the backend's `closeRoom`: no joins, no sends. */
+  closed?: boolean;
 }
+
+/** A notification in a user's inbox. */
+export interface NotificationRecord {
+  sub: string;
+  /** Server id, sorts by time (`timeId('n', ...)`). */
+  id: string;
+  /** Epoch ms. */
+  ts: number;
+  body: JsonObject;
+  read: boolean;
+  /** Epoch seconds (TTL): the retention the backend chose. */
+  expiresAt: number;
+}
+
+/** An announcement, kept for `announcements` reads. */
+export interface AnnouncementRecord {
+  /** `all` or `group.{group}` (see `AUDIENCE_ALL`, `groupAudience`). */
+  audience: string;
+  /** Server id, sorts by time (`timeId('a', ...)`). */
+  id: string;
+  /** Epoch ms. */
+  ts: number;
+  from: string;
+  group?: string;
+  body: JsonObject;
+  /** Epoch seconds (TTL). */
+  expiresAt: number;
+}
+
+/** A claim on a fan-out batch (see {@link Store.claimBatch}). */
+export type BatchClaim =
+  /** This worker runs the batch; the first `doneCount` targets were already delivered by a worker that died. */
+  | { claimed: true; doneCount: number }
+  /** Another worker finished the batch, or is running it now (its claim is not stale). */
+  | { claimed: false; state: 'done' | 'running' };
 
 export interface SubscriptionRecord {
   room: string;
@@ -180,6 +217,64 @@ export interface Store {
   /** Marks the claim's message stored, if `messageId` still holds the claim (false otherwise). */
   markStored(room: string, sub: string, clientId: string, messageId: string): Promise<boolean>;
 
+  /** Closes a room (sets `closed`); false if there is no such room. */
+  closeRoom(room: string): Promise<boolean>;
+  /** Every member of a room (membership records), all pages read. */
+  listRoomMembers(room: string): Promise<string[]>;
+
+  // ---- notifications (inbox) ----
+  /**
+   * Stores a notification. With `key`, idempotent per (sub, key): if the key was used before, nothing is
+   * stored and the first notification is returned with `duplicate: true`.
+   */
+  putNotification(
+    notification: NotificationRecord,
+    key?: string,
+  ): Promise<{ notification: NotificationRecord; duplicate: boolean }>;
+  /** A page of the inbox, newest first, from `before` (exclusive id); `next` when older ones exist. Expired
+   * notifications are never returned. */
+  listNotifications(
+    sub: string,
+    query: { before?: string; limit: number; unreadOnly: boolean },
+  ): Promise<{ notifications: NotificationRecord[]; next?: { before: string } }>;
+  /** Unread, unexpired notifications in the inbox. */
+  countUnread(sub: string): Promise<number>;
+  /** Marks notifications read (unknown or already read ids are skipped); returns how many changed. */
+  markNotificationsRead(sub: string, ids: readonly string[]): Promise<number>;
+  /** Marks every unread notification read; returns how many changed. */
+  markAllNotificationsRead(sub: string): Promise<number>;
+
+  // ---- announcements ----
+  /** Stores an announcement. With `key`, idempotent per key (as {@link Store.putNotification}). */
+  putAnnouncement(
+    announcement: AnnouncementRecord,
+    key?: string,
+  ): Promise<{ announcement: AnnouncementRecord; duplicate: boolean }>;
+  /**
+   * Announcements of several audiences merged oldest first: those with `ts >= since`, or with an id after
+   * `after` (exclusive), or (neither) all that are kept; at most `limit`, `next` when more follow.
+   */
+  listAnnouncements(
+    audiences: readonly string[],
+    query: { since?: number; after?: string; limit: number },
+  ): Promise<{ announcements: AnnouncementRecord[]; next?: { after: string } }>;
+  /** The live WebSocket connections of one shard (0 .. AUDIENCE_SHARDS-1) of an audience, all pages read.
+   * `putConnection` of a `ws` connection enters it in `all` and its groups' audiences; `deleteConnection`
+   * removes it. */
+  listAudienceShard(audience: string, shard: number): Promise<DeliveryTarget[]>;
+
+  // ---- fan-out batches ----
+  /**
+   * Claims a batch for a worker: succeeds if the batch was never claimed, or its claim is older than
+   * `LIMITS.fanoutClaimStaleMs` and not done (a worker died: its checkpoint is handed over). Conditional, so
+   * of two workers given the same batch (queues deliver at least once) exactly one runs it.
+   */
+  claimBatch(batchId: string, now: number): Promise<BatchClaim>;
+  /** Records that the first `doneCount` targets of a claimed batch were delivered. */
+  checkpointBatch(batchId: string, doneCount: number): Promise<void>;
+  /** Marks a batch done (kept a day, so a late duplicate of its queue message finds it done). */
+  completeBatch(batchId: string, now: number): Promise<void>;
+
   /** Atomically increments the room's counter and returns the new seq (1, 2, 3, ...). */
   nextSeq(room: string): Promise<number>;
   /** Stores a message. Idempotent for the same message id at the same seq; rejects if another message
@@ -214,4 +309,24 @@ export interface Delivery {
   post(target: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome>;
   /** Closes a connection from the server side. A connection that is already gone is not an error. */
   close(connectionId: string): Promise<void>;
+}
+
+/** Publishes one frame to an MQTT topic that many clients subscribe to (announcements): IoT fans it out. */
+export interface TopicPublisher {
+  publish(topic: string, frame: ServerFrame): Promise<DeliveryOutcome>;
+}
+
+/** One batch of a large fan-out: the frame and the connections it goes to. */
+export interface FanoutBatch {
+  /** Unique per message and slice of its audience (and retry attempt); the worker's idempotency key. */
+  batchId: string;
+  frame: ServerFrame;
+  targets: DeliveryTarget[];
+  /** 1 for a first delivery, n for the (n-1)th re-queue of failed targets. */
+  attempt: number;
+}
+
+/** Where large fan-outs go (SQS in AWS, an in-process queue in the emulator); the worker handler drains it. */
+export interface FanoutQueue {
+  enqueue(batches: readonly FanoutBatch[]): Promise<void>;
 }

@@ -12,6 +12,7 @@ import {
   type JoinFrame,
   type LeaveFrame,
   LIMITS,
+  RoomClosedError,
   TooManyRoomsError,
   utf8Length,
 } from '@viba-realtime/protocol';
@@ -48,6 +49,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
     });
     room = created.room;
   }
+  if (room.closed) throw new RoomClosedError(frame.room);
   await assertMayEnter(deps, room, caller.sub);
   if (room.visibility === 'public') await store.addMember(frame.room, caller.sub);
 
@@ -91,6 +93,7 @@ export async function history(deps: CoreDeps, caller: Caller, frame: HistoryFram
   const ref = frame.id === undefined ? {} : { ref: frame.id };
   const room = await deps.store.getRoom(frame.room);
   if (room === undefined) return { type: 'history', ...ref, room: frame.room, messages: [] };
+  if (room.closed) throw new RoomClosedError(frame.room);
   await assertMayEnter(deps, room, caller.sub);
   const forward = frame.body?.after !== undefined;
   const page = await deps.store.listMessages(frame.room, {

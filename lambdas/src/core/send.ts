@@ -17,7 +17,9 @@ import {
   ConflictError,
   LIMITS,
   NotJoinedError,
+  RoomClosedError,
   type SendFrame,
+  UnknownRoomError,
 } from '@viba-realtime/protocol';
 import type { Caller, CoreDeps } from './deps.js';
 import { fanOutToRoom } from './fanout.js';
@@ -59,9 +61,35 @@ function isStored(record: DedupeRecord): record is DedupeRecord & { seq: number;
 }
 
 export async function send(deps: CoreDeps, caller: Caller, frame: SendFrame): Promise<AckFrame> {
-  const { store, clock } = deps;
-  if (!(await store.isSubscribed(frame.room, caller.connectionId))) throw new NotJoinedError(frame.room);
+  if (!(await deps.store.isSubscribed(frame.room, caller.connectionId))) {
+    // Only on this rare path is the room read: a closed room has no subscriptions left.
+    if ((await deps.store.getRoom(frame.room))?.closed) throw new RoomClosedError(frame.room);
+    throw new NotJoinedError(frame.room);
+  }
+  return storeAndFanOut(deps, { sub: caller.sub, connectionId: caller.connectionId }, frame);
+}
 
+/**
+ * A chat message from the app's backend (the publisher's `sendToRoom`): to a room that exists and is open,
+ * from `from` (a user the backend speaks for) or `backend`; idempotent per (room, from, id) like a client's
+ * send, and delivered to every connection in the room.
+ * @throws {UnknownRoomError} no such room; {@link RoomClosedError} the room is closed
+ */
+export async function sendAsBackend(deps: CoreDeps, from: string, frame: SendFrame): Promise<AckFrame> {
+  const room = await deps.store.getRoom(frame.room);
+  if (room === undefined) throw new UnknownRoomError(frame.room);
+  if (room.closed) throw new RoomClosedError(frame.room);
+  return storeAndFanOut(deps, { sub: from }, frame);
+}
+
+/** Who a message is from: a user (and the connection it came on, which the fan-out skips). */
+interface Sender {
+  sub: string;
+  connectionId?: string;
+}
+
+async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame): Promise<AckFrame> {
+  const { store, clock } = deps;
   const held = await holdClaim(deps, caller, frame);
   if ('duplicate' in held) return held.duplicate;
 
@@ -100,7 +128,9 @@ export async function send(deps: CoreDeps, caller: Caller, frame: SendFrame): Pr
   }
   const { seq, ts } = message;
 
-  const result = await fanOutToRoom(deps, frame.room, toChatFrame(message), { exclude: caller.connectionId });
+  const result = await fanOutToRoom(deps, frame.room, toChatFrame(message), {
+    ...(caller.connectionId === undefined ? {} : { exclude: caller.connectionId }),
+  });
   deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
   return { type: 'ack', action: 'send', ref: frame.id, room: frame.room, id: message.id, seq, ts };
 }
@@ -109,7 +139,7 @@ export async function send(deps: CoreDeps, caller: Caller, frame: SendFrame): Pr
 type ClaimOutcome = Pick<DedupeRecord, 'messageId' | 'seq' | 'ts'> | { duplicate: AckFrame };
 
 /** Claims the client id for this request: a new claim, a takeover of a dead one, or the stored duplicate. */
-async function holdClaim(deps: CoreDeps, caller: Caller, frame: SendFrame): Promise<ClaimOutcome> {
+async function holdClaim(deps: CoreDeps, caller: Sender, frame: SendFrame): Promise<ClaimOutcome> {
   const { store, clock } = deps;
   const mine = newMessageId(clock());
   for (let poll = 0; ; poll++) {

@@ -6,9 +6,10 @@
  * IoT never reports a subscriber gone (a publish succeeds with or without subscribers), so this delivery
  * never answers `gone`: MQTT subscriptions are cleaned up by the `disconnected` lifecycle event instead.
  */
-import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
+import { DeleteConnectionCommand, IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import { type ServerFrame, topics } from '@viba-realtime/protocol';
-import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../core/ports.js';
+import { MQTT_CONNECTION_PREFIX } from '../core/connections.js';
+import type { Delivery, DeliveryOutcome, DeliveryTarget, TopicPublisher } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { type DeliveryClientOptions, DeliveryRetrier, deliveryClientConfig } from './retry.js';
 
@@ -19,14 +20,17 @@ const encoder = new TextEncoder();
  * (`VIBA_IOT_ENDPOINT`). */
 export type IotDeliveryOptions = DeliveryClientOptions;
 
-/** Frames that belong to a room's traffic, the only ones a member's room topic carries. */
-function roomOf(frame: ServerFrame): string | undefined {
-  return frame.type === 'chat' || frame.type === 'presence' ? frame.room : undefined;
+/** The user topic a frame goes to: a room's traffic to the member's room topic, a notification to the inbox.
+ * Other frames have no per-user topic (answers go to `responses` through {@link IotDelivery.publish}). */
+function userTopicOf(sub: string, frame: ServerFrame): string | undefined {
+  if (frame.type === 'chat' || frame.type === 'presence') return topics.userRoom(sub, frame.room);
+  if (frame.type === 'notification') return topics.inbox(sub);
+  return undefined;
 }
 
 const neverGone = () => false;
 
-export class IotDelivery implements Delivery {
+export class IotDelivery implements Delivery, TopicPublisher {
   readonly client: IoTDataPlaneClient;
   readonly #log: Logger;
   readonly #retrier: DeliveryRetrier;
@@ -37,14 +41,14 @@ export class IotDelivery implements Delivery {
     this.#retrier = new DeliveryRetrier(options);
   }
 
-  /** Publishes a chat or presence frame to the target user's room topic; other frames have no room topic. */
+  /** Publishes a chat or presence frame to the target user's room topic, a notification to their inbox. */
   async post(target: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
-    const room = roomOf(frame);
-    if (room === undefined) {
-      this.#log.warn('no MQTT room topic for this frame', { connectionId: target.connectionId, type: frame.type });
+    const topic = userTopicOf(target.sub, frame);
+    if (topic === undefined) {
+      this.#log.warn('no MQTT user topic for this frame', { connectionId: target.connectionId, type: frame.type });
       return 'failed';
     }
-    return this.publish(topics.userRoom(target.sub, room), frame);
+    return this.publish(topic, frame);
   }
 
   /**
@@ -65,8 +69,19 @@ export class IotDelivery implements Delivery {
     return this.#retrier.run(() => this.client.send(command), neverGone, { topic });
   }
 
-  /** IoT's data plane cannot close a client's connection; the authorizer's `disconnectAfterInSeconds` does. */
+  /**
+   * Disconnects an MQTT client (`mqtt:{clientId}`) with the data plane's DeleteConnection; IoT then emits
+   * its `disconnected` lifecycle event, which cleans the session up. A client not connected is not an error.
+   */
   async close(connectionId: string): Promise<void> {
-    this.#log.debug('closing an MQTT connection is not possible from the data plane', { connectionId });
+    const clientId = connectionId.startsWith(MQTT_CONNECTION_PREFIX)
+      ? connectionId.slice(MQTT_CONNECTION_PREFIX.length)
+      : connectionId;
+    try {
+      await this.client.send(new DeleteConnectionCommand({ clientId, cleanSession: true }));
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ResourceNotFoundException') return;
+      throw error;
+    }
   }
 }

@@ -51,7 +51,7 @@ function roomSendRequest(room: string, text: string): ParsedRequest {
  */
 export function createIotIngressHandler(env: HandlerEnv, deps: { clock?: Clock } = {}) {
   const runtime = createIotRuntime(env, 'iot-ingress', deps);
-  const { store, delivery, iot, clock, log } = runtime;
+  const { store, delivery, iot, queue, clock, log } = runtime;
 
   return async (event: IotIngressEvent, _context?: Context): Promise<ServerFrame | undefined> => {
     const clientId = typeof event?.clientId === 'string' ? event.clientId : '';
@@ -109,7 +109,7 @@ export function createIotIngressHandler(env: HandlerEnv, deps: { clock?: Clock }
       tokenExp: record?.tokenExp ?? Number.POSITIVE_INFINITY,
       connectedAt: record?.connectedAt ?? clock(),
     };
-    const core: CoreDeps = { store, delivery, clock, log: requestLog };
+    const core: CoreDeps = { store, delivery, clock, log: requestLog, topics: iot, ...(queue ? { queue } : {}) };
     const frame = await answer(core, caller, request, requestLog);
     const outcome = await iot.publish(replyTo, frame, reply);
     if (outcome !== 'delivered') requestLog.warn('answer not published', { type: frame.type });

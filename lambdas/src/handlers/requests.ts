@@ -12,7 +12,9 @@ import {
   ValidationError,
   validateClientFrame,
 } from '@viba-realtime/protocol';
+import { announceAction, listAnnouncements } from '../core/announcements.js';
 import type { Caller, CoreDeps } from '../core/deps.js';
+import { inbox, markAllRead, markRead } from '../core/notifications.js';
 import { history, join, leave } from '../core/rooms.js';
 import { send } from '../core/send.js';
 import type { Logger } from '../log.js';
@@ -44,6 +46,16 @@ export async function dispatch(deps: CoreDeps, caller: Caller, frame: ClientFram
       return history(deps, caller, frame);
     case 'ping':
       return { type: 'pong', ...(frame.id === undefined ? {} : { ref: frame.id }), ts: deps.clock() };
+    case 'inbox':
+      return inbox(deps, caller, frame);
+    case 'markRead':
+      return markRead(deps, caller, frame);
+    case 'markAllRead':
+      return markAllRead(deps, caller, frame);
+    case 'announcements':
+      return listAnnouncements(deps, caller, frame);
+    case 'announce':
+      return announceAction(deps, caller, frame);
   }
 }
 

@@ -16,6 +16,7 @@ import { RoutingDelivery } from '../delivery/routing-delivery.js';
 import { createLogger, type Logger } from '../log.js';
 import { createStoreFromConfig } from '../store/dynamodb.js';
 import type { HandlerEnv, WsRouteEvent, WsRouteResult } from './events.js';
+import { queueFromConfig } from './iot-runtime.js';
 import { answer, errorFrame, parseRequest, refusal } from './requests.js';
 
 function callerOf(event: WsRouteEvent): Caller | undefined {
@@ -46,6 +47,7 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
   const iot = config.iotEndpoint
     ? new IotDelivery({ endpoint: config.iotEndpoint, region: config.region, credentials: config.credentials, log })
     : undefined;
+  const queue = queueFromConfig(config, log);
   // One delivery client per @connections endpoint; in AWS the endpoint comes from the event.
   const deliveries = new Map<string, Delivery>();
   const deliveryFor = (event: WsRouteEvent): Delivery => {
@@ -68,7 +70,14 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
   return async (event: WsRouteEvent, _context?: Context): Promise<WsRouteResult> => {
     const { routeKey, connectionId } = event.requestContext;
     const requestLog: Logger = log.child({ routeKey, connectionId, requestId: event.requestContext.requestId });
-    const core: CoreDeps = { store, delivery: deliveryFor(event), clock, log: requestLog };
+    const core: CoreDeps = {
+      store,
+      delivery: deliveryFor(event),
+      clock,
+      log: requestLog,
+      ...(queue ? { queue } : {}),
+      ...(iot ? { topics: iot } : {}),
+    };
     const caller = callerOf(event);
 
     if (routeKey === '$connect') {

@@ -16,24 +16,52 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type JsonObject, keys, LIMITS, type RoomVisibility, TABLE } from '@viba-realtime/protocol';
+import { AUDIENCE_ALL, AUDIENCE_SHARDS, groupAudience, keys, LIMITS, TABLE, timeId } from '@viba-realtime/protocol';
 import type { HandlerConfig } from '../config.js';
+import { mapWithConcurrency } from '../core/concurrency.js';
 import {
-  type Channel,
+  type AnnouncementRecord,
+  type BatchClaim,
   type ClaimResult,
   type Clock,
   type ConnectionLifecycle,
   type ConnectionRecord,
   type DedupeRecord,
+  type DeliveryTarget,
   type MessagePage,
+  type NotificationRecord,
   type RoomRecord,
   type Store,
   type StoredMessage,
   type SubscriptionRecord,
   systemClock,
 } from '../core/ports.js';
-import { batchDelete } from './batch.js';
+import { batchDelete, batchWrite } from './batch.js';
 import { isConditionalCheckFailed, MessageExistsError, RoomNotFoundError } from './errors.js';
+import {
+  announceKeyItem,
+  announcementItem,
+  announcementOfKey,
+  audienceEntryItems,
+  audienceEntryKey,
+  audienceGroups,
+  audienceGroupsOfRecord,
+  groupsOfAllEntry,
+  type Item,
+  notificationItem,
+  notificationOfKey,
+  notifyKeyItem,
+  num,
+  primaryKey,
+  str,
+  toAnnouncement,
+  toConnection,
+  toDedupe,
+  toDeliveryTarget,
+  toMessage,
+  toNotification,
+  toRoom,
+} from './items.js';
 
 export {
   MessageExistsError,
@@ -44,8 +72,6 @@ export {
 } from './errors.js';
 // Re-exported so the package entry point offers the table definition to the emulator and the CDK stack.
 export { createTableInput, ensureTable } from './table-definition.js';
-
-type Item = Record<string, unknown>;
 
 const GSI1 = TABLE.indexes.gsi1;
 const TTL = TABLE.ttlAttribute;
@@ -60,6 +86,12 @@ const NAMES = {
 
 /** How often a claim is retried when the record it lost to vanished (TTL) before it could be read. */
 const CLAIM_ATTEMPTS = 3;
+
+/** How long a fan-out batch's record is kept after its claim or its completion: a day. */
+const BATCH_RETENTION_SECONDS = 24 * 3600;
+
+/** Conditional updates in flight at once for one markRead / markAllRead. */
+const UPDATE_CONCURRENCY = 16;
 
 /** Options of {@link DynamoDbStore}. */
 export interface DynamoDbStoreOptions {
@@ -116,11 +148,37 @@ export class DynamoDbStore implements Store {
         ? {}
         : { lifecycleVersion: connection.lifecycle.versionNumber, lifecycleTs: connection.lifecycle.timestamp }),
     };
-    if (connection.lifecycle === undefined) {
-      await this.put(item);
-      return true;
+    if (connection.lifecycle !== undefined) {
+      // MQTT: IoT topics deliver announcements, so such a connection has no audience entries.
+      return this.putIfNewer(item, connection.lifecycle.versionNumber, 'newer');
     }
-    return this.putIfNewer(item, connection.lifecycle.versionNumber, 'newer');
+    const { Attributes: previous } = await this.client.send(
+      new PutCommand({ TableName: this.tableName, Item: item, ReturnValues: 'ALL_OLD' }),
+    );
+    if (connection.channel === 'ws') await this.enterAudiences(connection, previous);
+    return true;
+  }
+
+  /**
+   * Enters a WebSocket connection in the audience directory: `all` and its groups. After the record, never
+   * before: an entry then always has a record or an `all` entry that leads `deleteConnection` to it. Entries
+   * of groups the record under the same id had (`previous`) but this one has not are removed.
+   */
+  private async enterAudiences(connection: ConnectionRecord, previous: Item | undefined): Promise<void> {
+    const groups = audienceGroups(connection.groups);
+    await batchWrite(
+      this.client,
+      this.tableName,
+      audienceEntryItems(connection, groups).map((entry) => ({ PutRequest: { Item: entry } })),
+    );
+    const left = (previous === undefined ? [] : (audienceGroupsOfRecord(previous) ?? [])).filter(
+      (group) => !groups.includes(group),
+    );
+    await batchDelete(
+      this.client,
+      this.tableName,
+      left.map((group) => audienceEntryKey(groupAudience(group), connection.connectionId)),
+    );
   }
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
@@ -196,8 +254,40 @@ export class DynamoDbStore implements Store {
     // Subscriptions first: if this call dies half-way, the connection item and the index still lead a
     // retry (or the 410 cleanup of a later fan-out) to what is left.
     const rooms = await this.deleteSubscriptionsOf(connectionId);
-    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: keys.connection(connectionId) }));
+    const { Attributes: record } = await this.client.send(
+      new DeleteCommand({ TableName: this.tableName, Key: keys.connection(connectionId), ReturnValues: 'ALL_OLD' }),
+    );
+    await this.leaveAudiences(connectionId, record);
     return rooms;
+  }
+
+  /**
+   * Removes a connection's audience entries. Their groups come from the record just deleted; without one
+   * (deleted by an earlier call that died half-way, or never written) from the `all` entry, which lists them
+   * and is removed last for that reason. So a fan-out that meets a vanished connection (410) and calls
+   * `deleteConnection` removes every entry that made it post there, and the next fan-out does not post again.
+   */
+  private async leaveAudiences(connectionId: string, record: Item | undefined): Promise<void> {
+    const all = audienceEntryKey(AUDIENCE_ALL, connectionId);
+    let groups: string[];
+    if (record !== undefined) {
+      const recorded = audienceGroupsOfRecord(record);
+      // An MQTT record or gone mark: such connections have no entries.
+      if (recorded === undefined) return;
+      groups = recorded;
+    } else {
+      const { Item: entry } = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key: all, ConsistentRead: true }),
+      );
+      if (entry === undefined) return;
+      groups = groupsOfAllEntry(entry);
+    }
+    await batchDelete(
+      this.client,
+      this.tableName,
+      groups.map((group) => audienceEntryKey(groupAudience(group), connectionId)),
+    );
+    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: all }));
   }
 
   async listUserConnections(sub: string): Promise<ConnectionRecord[]> {
@@ -272,6 +362,30 @@ export class DynamoDbStore implements Store {
     const prefix = keys.userRoomsPrefix(sub);
     const items = await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix);
     return items.filter((item) => this.isLive(item)).map((item) => str(item, 'room'));
+  }
+
+  async closeRoom(room: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: keys.room(room),
+      UpdateExpression: 'SET #closed = :true',
+      // An update would otherwise create a bare room item.
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#closed': 'closed' },
+      ExpressionAttributeValues: { ':true': true },
+    });
+  }
+
+  async listRoomMembers(room: string): Promise<string[]> {
+    // `MEMBER#` alone: the membership key of the empty sub is the prefix of every membership key.
+    const { pk, sk: prefix } = keys.membership(room, '');
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#sk': NAMES['#sk'] },
+      ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+      ConsistentRead: true,
+    });
+    return items.filter((item) => this.isLive(item)).map((item) => str(item, 'sub'));
   }
 
   // ---- subscriptions ----
@@ -451,6 +565,304 @@ export class DynamoDbStore implements Store {
       if (isConditionalCheckFailed(error)) return false;
       throw error;
     }
+  }
+
+  // ---- notifications ----
+
+  async putNotification(
+    notification: NotificationRecord,
+    key?: string,
+  ): Promise<{ notification: NotificationRecord; duplicate: boolean }> {
+    if (key !== undefined) {
+      // The key first: of two calls with the same key, the one whose key write wins stores the notification.
+      const used = await this.putUnlessLive(notifyKeyItem(notification, key));
+      if (used !== undefined) {
+        const first = notificationOfKey(used, notification.sub, notification.body);
+        const stored = await this.get(keys.notification(first.sub, first.id));
+        if (stored !== undefined) return { notification: toNotification(stored), duplicate: true };
+        // The key's notification is missing though both expire together: the call that used the key died
+        // between its two writes (or is between them right now). Finish its job, with this call's body.
+        return { notification: await this.storeOnce(first), duplicate: true };
+      }
+    }
+    return { notification: await this.storeOnce(notification), duplicate: false };
+  }
+
+  /** Puts a notification unless it is stored already (a retry, or a racing call finishing the same key);
+   * returns it as stored. Conditional, so a retry cannot mark a notification read since unread again. */
+  private async storeOnce(notification: NotificationRecord): Promise<NotificationRecord> {
+    const stored = await this.putUnlessLive(notificationItem(notification));
+    return stored === undefined ? notification : toNotification(stored);
+  }
+
+  async listNotifications(
+    sub: string,
+    query: { before?: string; limit: number; unreadOnly: boolean },
+  ): Promise<{ notifications: NotificationRecord[]; next?: { before: string } }> {
+    const limit = Math.floor(query.limit);
+    if (!(limit > 0)) return { notifications: [] };
+    // Unread ones from the sparse index (only they carry its keys), all from the inbox partition.
+    const unread = keys.unreadPrefix(sub);
+    const inbox = keys.inboxPrefix(sub);
+    const at = query.unreadOnly
+      ? { partition: unread.gsi1pk, prefix: unread.gsi1skPrefix, pk: GSI1.partitionKey, sk: GSI1.sortKey }
+      : { partition: inbox.pk, prefix: inbox.skPrefix, pk: TABLE.partitionKey, sk: TABLE.sortKey };
+    // `before` is exclusive, DynamoDB's BETWEEN inclusive: the cursor's own item is skipped below.
+    const beforeSk = query.before === undefined ? undefined : `${at.prefix}${query.before}`;
+    const items = await this.queryLive(
+      {
+        TableName: this.tableName,
+        ...(query.unreadOnly ? { IndexName: GSI1.name } : { ConsistentRead: true }),
+        KeyConditionExpression:
+          beforeSk === undefined
+            ? '#k = :pk AND begins_with(#s, :prefix)'
+            : '#k = :pk AND #s BETWEEN :prefix AND :before',
+        ExpressionAttributeNames: { '#k': at.pk, '#s': at.sk },
+        ExpressionAttributeValues: {
+          ':pk': at.partition,
+          ':prefix': at.prefix,
+          ...(beforeSk === undefined ? {} : { ':before': beforeSk }),
+        },
+        ScanIndexForward: false,
+      },
+      limit + 1,
+      // An index read may lag a markRead by a moment; the item's own `read` does not.
+      (item) => item.type === 'notification' && item[at.sk] !== beforeSk && !(query.unreadOnly && item.read === true),
+    );
+    const notifications = items.slice(0, limit).map(toNotification);
+    const last = notifications[notifications.length - 1];
+    return items.length > limit && last !== undefined
+      ? { notifications, next: { before: last.id } }
+      : { notifications };
+  }
+
+  async countUnread(sub: string): Promise<number> {
+    const prefix = keys.unreadPrefix(sub);
+    let count = 0;
+    let startKey: Item | undefined;
+    do {
+      const { Count, LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: GSI1.name,
+          KeyConditionExpression: '#gpk = :gpk AND begins_with(#gsk, :prefix)',
+          // Expired notifications TTL has not deleted yet are still in the index.
+          FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
+          ExpressionAttributeNames: { '#gpk': NAMES['#gpk'], '#gsk': NAMES['#gsk'], '#ttl': TTL },
+          ExpressionAttributeValues: {
+            ':gpk': prefix.gsi1pk,
+            ':prefix': prefix.gsi1skPrefix,
+            ':now': this.nowSeconds(),
+          },
+          Select: 'COUNT',
+          ...(this.pageSize === undefined ? {} : { Limit: this.pageSize }),
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      count += Count ?? 0;
+      startKey = LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return count;
+  }
+
+  async markNotificationsRead(sub: string, ids: readonly string[]): Promise<number> {
+    return this.markRead(sub, [...new Set(ids)]);
+  }
+
+  async markAllNotificationsRead(sub: string): Promise<number> {
+    // Read every page before the first update: each update takes its item out of the index being read. The
+    // index is eventually consistent: a notification stored an instant ago may stay unread.
+    const prefix = keys.unreadPrefix(sub);
+    const unread = (await this.queryIndex(prefix.gsi1pk, prefix.gsi1skPrefix)).filter(
+      (item) => this.isLive(item) && item.type === 'notification',
+    );
+    return this.markRead(
+      sub,
+      unread.map((item) => str(item, 'id')),
+    );
+  }
+
+  /** Marks notifications read, a few at a time; returns how many were unread (and live) and are read now. */
+  private async markRead(sub: string, ids: readonly string[]): Promise<number> {
+    const settled = await mapWithConcurrency(ids, UPDATE_CONCURRENCY, (id) =>
+      this.conditionalUpdate({
+        Key: keys.notification(sub, id),
+        // Leaving the sparse index is what makes it read for countUnread and unreadOnly.
+        UpdateExpression: 'SET #read = :true REMOVE #gpk, #gsk',
+        // False for an unknown id (no item is created), an already read or an expired notification.
+        ConditionExpression: '#read = :false AND #ttl > :now',
+        ExpressionAttributeNames: { '#read': 'read', '#gpk': NAMES['#gpk'], '#gsk': NAMES['#gsk'], '#ttl': TTL },
+        ExpressionAttributeValues: { ':true': true, ':false': false, ':now': this.nowSeconds() },
+      }),
+    );
+    let changed = 0;
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      if (outcome.value) changed += 1;
+    }
+    return changed;
+  }
+
+  // ---- announcements ----
+
+  async putAnnouncement(
+    announcement: AnnouncementRecord,
+    key?: string,
+  ): Promise<{ announcement: AnnouncementRecord; duplicate: boolean }> {
+    if (key !== undefined) {
+      const used = await this.putUnlessLive(announceKeyItem(announcement, key));
+      if (used !== undefined) {
+        const first = announcementOfKey(used, announcement);
+        const stored = await this.get(keys.announcement(first.audience, first.id));
+        if (stored !== undefined) return { announcement: toAnnouncement(stored), duplicate: true };
+        // As for notifications: the call that used the key died between its writes, or is between them.
+        const raced = await this.putUnlessLive(announcementItem(first));
+        return { announcement: raced === undefined ? first : toAnnouncement(raced), duplicate: true };
+      }
+    }
+    const stored = await this.putUnlessLive(announcementItem(announcement));
+    return { announcement: stored === undefined ? announcement : toAnnouncement(stored), duplicate: false };
+  }
+
+  async listAnnouncements(
+    audiences: readonly string[],
+    query: { since?: number; after?: string; limit: number },
+  ): Promise<{ announcements: AnnouncementRecord[]; next?: { after: string } }> {
+    const limit = Math.floor(query.limit);
+    if (!(limit > 0)) return { announcements: [] };
+    // Ids sort by time (`timeId`), so `ts >= since` is `sk >= A#{the id prefix of since}`. Sort keys do not
+    // depend on the audience, so the bounds are built once.
+    const skOf = (id: string) => keys.announcement(AUDIENCE_ALL, id).sk;
+    const since = query.since === undefined ? undefined : skOf(timeId('a', Math.max(0, Math.ceil(query.since)), ''));
+    const after = query.after === undefined ? undefined : skOf(query.after);
+    // With both, the later bound; `after` is exclusive, `since` inclusive. An announcement partition holds
+    // nothing but `A#` items, so a lower bound alone stays inside them.
+    let condition = '#pk = :pk AND begins_with(#sk, :from)';
+    let from: string = keys.announcementsPrefix(AUDIENCE_ALL).skPrefix;
+    if (after !== undefined && (since === undefined || after >= since)) {
+      condition = '#pk = :pk AND #sk > :from';
+      from = after;
+    } else if (since !== undefined) {
+      condition = '#pk = :pk AND #sk >= :from';
+      from = since;
+    }
+    // Each audience gives up to limit + 1: if the merge has more than limit, more follow.
+    const perAudience = await Promise.all(
+      [...new Set(audiences)].map((audience) =>
+        this.queryLive(
+          {
+            TableName: this.tableName,
+            KeyConditionExpression: condition,
+            ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#sk': NAMES['#sk'] },
+            ExpressionAttributeValues: { ':pk': keys.announcementsPrefix(audience).pk, ':from': from },
+            ConsistentRead: true,
+          },
+          limit + 1,
+          (item) => item.type === 'announcement',
+        ),
+      ),
+    );
+    const merged = perAudience
+      .flat()
+      .map(toAnnouncement)
+      .sort((a, b) => compare(a.id, b.id) || compare(a.audience, b.audience));
+    const announcements = merged.slice(0, limit);
+    const last = announcements[announcements.length - 1];
+    return merged.length > limit && last !== undefined
+      ? { announcements, next: { after: last.id } }
+      : { announcements };
+  }
+
+  async listAudienceShard(audience: string, shard: number): Promise<DeliveryTarget[]> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= AUDIENCE_SHARDS) {
+      throw new RangeError(`Audience shard ${shard} is not in 0..${AUDIENCE_SHARDS - 1}.`);
+    }
+    const prefix = keys.audiencePrefix(audience, shard);
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#sk': NAMES['#sk'] },
+      ExpressionAttributeValues: { ':pk': prefix.pk, ':prefix': prefix.skPrefix },
+      // A connection that has just connected gets the next announcement.
+      ConsistentRead: true,
+    });
+    return items.filter((item) => this.isLive(item)).map(toDeliveryTarget);
+  }
+
+  // ---- fan-out batches ----
+
+  async claimBatch(batchId: string, now: number): Promise<BatchClaim> {
+    const key = keys.fanoutBatch(batchId);
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.putUnlessLive({
+        ...key,
+        type: 'fanout-batch',
+        batchId,
+        state: 'running',
+        claimedAt: now,
+        doneCount: 0,
+        [TTL]: Math.floor(now / 1000) + BATCH_RETENTION_SECONDS,
+      });
+      if (existing === undefined) return { claimed: true, doneCount: 0 };
+      if (existing.state === 'done') return { claimed: false, state: 'done' };
+      const claimedAt = num(existing, 'claimedAt');
+      if (claimedAt > now - LIMITS.fanoutClaimStaleMs) return { claimed: false, state: 'running' };
+      // Stale: its worker died. Of several takeovers exactly one still sees the claim it read.
+      try {
+        const { Attributes } = await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: key,
+            UpdateExpression: 'SET claimedAt = :now, #ttl = :ttl',
+            ConditionExpression: '#state = :running AND claimedAt = :seen',
+            ExpressionAttributeNames: { '#state': 'state', '#ttl': TTL },
+            ExpressionAttributeValues: {
+              ':now': now,
+              ':ttl': Math.floor(now / 1000) + BATCH_RETENTION_SECONDS,
+              ':running': 'running',
+              ':seen': claimedAt,
+            },
+            // The checkpoint as of the takeover: the stale worker may have moved it since it was read.
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { claimed: true, doneCount: num(Attributes ?? {}, 'doneCount') };
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+        // Taken over or finished meanwhile: read it again.
+        if (attempt >= CLAIM_ATTEMPTS) return { claimed: false, state: 'running' };
+      }
+    }
+  }
+
+  async checkpointBatch(batchId: string, doneCount: number): Promise<void> {
+    // Only forward, and only while running: a stale worker that is slow rather than dead may checkpoint
+    // after a takeover, and every target below the highest checkpoint was delivered by someone.
+    await this.conditionalUpdate({
+      Key: keys.fanoutBatch(batchId),
+      UpdateExpression: 'SET doneCount = :n',
+      ConditionExpression: '#state = :running AND doneCount < :n',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':n': doneCount, ':running': 'running' },
+    });
+  }
+
+  async completeBatch(batchId: string, now: number): Promise<void> {
+    // Unconditional: a done mark is what a late duplicate of the batch must find, claimed before or not.
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.fanoutBatch(batchId),
+        UpdateExpression: 'SET #type = :type, batchId = :id, #state = :done, #ttl = :ttl',
+        ExpressionAttributeNames: { '#type': 'type', '#state': 'state', '#ttl': TTL },
+        ExpressionAttributeValues: {
+          ':type': 'fanout-batch',
+          ':id': batchId,
+          ':done': 'done',
+          ':ttl': Math.floor(now / 1000) + BATCH_RETENTION_SECONDS,
+        },
+      }),
+    );
   }
 
   // ---- messages ----
@@ -634,6 +1046,57 @@ export class DynamoDbStore implements Store {
     });
   }
 
+  /**
+   * Puts `item` unless a live item is stored at its key (the expired one TTL has not deleted yet gives way).
+   * Returns undefined when written, else the stored item.
+   */
+  private async putUnlessLive(item: Item): Promise<Item | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(#pk) OR #ttl <= :now',
+            ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#ttl': TTL },
+            ExpressionAttributeValues: { ':now': this.nowSeconds() },
+          }),
+        );
+        return undefined;
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+        const existing = await this.get(primaryKey(item));
+        if (existing !== undefined) return existing;
+        // It expired between our write and our read: write again.
+        if (attempt >= CLAIM_ATTEMPTS) throw new Error(`Could not write ${describeItem(item)}.`, { cause: error });
+      }
+    }
+  }
+
+  /**
+   * Runs a Query page by page until `want` live items pass `accept` or the Query ends; returns at most
+   * `want`. Each page asks for no more than are still wanted, so a short page costs no extra read.
+   */
+  private async queryLive(input: QueryCommandInput, want: number, accept: (item: Item) => boolean): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const remaining = want - items.length;
+      const { Items, LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          ...input,
+          Limit: this.pageSize === undefined ? remaining : Math.min(this.pageSize, remaining),
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      for (const item of Items ?? []) {
+        if (items.length < want && this.isLive(item) && accept(item)) items.push(item);
+      }
+      startKey = LastEvaluatedKey;
+    } while (startKey !== undefined && items.length < want);
+    return items;
+  }
+
   /** Runs a Query to its last page. Expired items are included; callers filter. */
   private async queryAll(input: QueryCommandInput): Promise<Item[]> {
     const items: Item[] = [];
@@ -689,75 +1152,6 @@ export function createDynamoDbStore(options: CreateDynamoDbStoreOptions): Dynamo
   });
 }
 
-// ---- item -> record ----
-
-function str(item: Item, name: string): string {
-  const value = item[name];
-  if (typeof value !== 'string') throw new Error(`Stored item ${describeKey(item)} has no string "${name}".`);
-  return value;
-}
-
-function num(item: Item, name: string): number {
-  const value = item[name];
-  if (typeof value !== 'number') throw new Error(`Stored item ${describeKey(item)} has no number "${name}".`);
-  return value;
-}
-
-function describeKey(item: Item): string {
-  return `${String(item[TABLE.partitionKey])}/${String(item[TABLE.sortKey])}`;
-}
-
-function primaryKey(item: Item): Record<string, string> {
-  return { [TABLE.partitionKey]: str(item, TABLE.partitionKey), [TABLE.sortKey]: str(item, TABLE.sortKey) };
-}
-
-function toConnection(item: Item): ConnectionRecord {
-  const groups = item.groups;
-  return {
-    connectionId: str(item, 'connectionId'),
-    sub: str(item, 'sub'),
-    username: str(item, 'username'),
-    groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
-    channel: str(item, 'channel') as Channel,
-    connectedAt: num(item, 'connectedAt'),
-    tokenExp: num(item, 'tokenExp'),
-    expiresAt: num(item, TTL),
-    ...(typeof item.lifecycleVersion === 'number'
-      ? { lifecycle: { versionNumber: item.lifecycleVersion, timestamp: num(item, 'lifecycleTs') } }
-      : {}),
-  };
-}
-
-function toRoom(item: Item): RoomRecord {
-  return {
-    room: str(item, 'room'),
-    visibility: str(item, 'visibility') as RoomVisibility,
-    owner: str(item, 'owner'),
-    createdAt: num(item, 'createdAt'),
-    lastSeq: num(item, 'lastSeq'),
-  };
-}
-
-function toDedupe(item: Item): DedupeRecord {
-  const record: DedupeRecord = { messageId: str(item, 'messageId'), claimedAt: num(item, 'claimedAt') };
-  if (typeof item.seq === 'number') record.seq = item.seq;
-  if (typeof item.ts === 'number') record.ts = item.ts;
-  if (item.stored === true) record.stored = true;
-  return record;
-}
-
-function toMessage(item: Item): StoredMessage {
-  return {
-    id: str(item, 'id'),
-    room: str(item, 'room'),
-    from: str(item, 'from'),
-    seq: num(item, 'seq'),
-    ts: num(item, 'ts'),
-    body: JSON.parse(str(item, 'body')) as JsonObject,
-    ref: str(item, 'ref'),
-  };
-}
-
 /** The store a handler uses, from its configuration (see `loadConfig`). */
 export function createStoreFromConfig(
   config: Pick<HandlerConfig, 'tableName' | 'region' | 'dynamodbEndpoint' | 'credentials'>,
@@ -770,4 +1164,13 @@ export function createStoreFromConfig(
     ...(config.credentials ? { credentials: config.credentials } : {}),
     clock,
   });
+}
+
+/** Code-unit order, which equals DynamoDB's byte order for the ASCII ids we write. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function describeItem(item: Item): string {
+  return `${String(item.type)} ${String(item[TABLE.partitionKey])}/${String(item[TABLE.sortKey])}`;
 }

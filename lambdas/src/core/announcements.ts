@@ -1,0 +1,205 @@
+/**
+ * Announcements: to everyone, or to one Cognito group. Stored first (kept `LIMITS.announcementRetentionSeconds`
+ * so a client that connects later can read them with `announcements`), then delivered live:
+ * - MQTT: one IoT publish to `rt/announcements` or `rt/announcements/groups/{group}`; IoT fans it out to every
+ *   subscriber, and the connect-time policy lets each user subscribe only to their own groups' topics;
+ * - WebSocket: every connection of the audience, listed from the audience directory. Up to
+ *   `LIMITS.fanoutInlineMax` connections are posted to by this invocation; a larger audience is split into
+ *   batches of `LIMITS.fanoutBatchSize` on the fan-out queue, which workers drain (see batches.ts), so one
+ *   announcement to 100,000 connections never has to fit in one Lambda invocation.
+ */
+import {
+  type AckFrame,
+  ADMIN_GROUP,
+  type AnnounceFrame,
+  type AnnouncementFrame,
+  type AnnouncementsFrame,
+  type AnnouncementsPageFrame,
+  AUDIENCE_ALL,
+  AUDIENCE_SHARDS,
+  assertBody,
+  assertClientId,
+  assertGroupName,
+  ForbiddenError,
+  GROUP_NAME_PATTERN,
+  groupAudience,
+  type JsonObject,
+  LIMITS,
+  timeId,
+  topics,
+} from '@viba-realtime/protocol';
+import type { Caller, CoreDeps } from './deps.js';
+import { deliverTo } from './fanout.js';
+import { randomSuffix } from './ids.js';
+import type { AnnouncementRecord, DeliveryOutcome, DeliveryTarget, FanoutBatch } from './ports.js';
+
+/** What to announce. */
+export interface AnnounceInput {
+  body: JsonObject;
+  /** Only this Cognito group; absent: everyone. */
+  group?: string;
+  /** Idempotency key (client id rules): a repeated announce with the same key stores and sends nothing. */
+  key?: string;
+  /** Who announces: an admin's `sub` or `backend`. Set by the caller's identity, never by its input. */
+  from: string;
+}
+
+/** What an announce did. */
+export interface AnnounceOutcome {
+  id: string;
+  ts: number;
+  /** True when the key was used before: nothing new was stored or sent. */
+  duplicate: boolean;
+  /** The MQTT broadcast publish; `skipped` when no MQTT channel is configured. */
+  mqtt: DeliveryOutcome | 'skipped';
+  /** WebSocket connections in the audience. */
+  connections: number;
+  /** Posts made by this invocation (audiences up to `LIMITS.fanoutInlineMax`). */
+  delivered: number;
+  /** Batches handed to the fan-out queue (larger audiences). */
+  batches: number;
+}
+
+export function toAnnouncementFrame(record: AnnouncementRecord): AnnouncementFrame {
+  return {
+    type: 'announcement',
+    id: record.id,
+    ts: record.ts,
+    from: record.from,
+    ...(record.group === undefined ? {} : { group: record.group }),
+    body: record.body,
+  };
+}
+
+/** Checks an announce input; throws a typed `ValidationError` naming the first problem. */
+export function validateAnnounceInput(input: Omit<AnnounceInput, 'from'>): void {
+  assertBody(input.body);
+  if (input.group !== undefined) assertGroupName(input.group);
+  if (input.key !== undefined) assertClientId(input.key);
+}
+
+/**
+ * Stores an announcement and delivers it on both channels (see the module's description).
+ * @throws {ValidationError} `bad_request`, `body_too_large`, `invalid_group`, `invalid_id`
+ */
+export async function announce(deps: CoreDeps, input: AnnounceInput): Promise<AnnounceOutcome> {
+  validateAnnounceInput(input);
+  const ts = deps.clock();
+  const audience = input.group === undefined ? AUDIENCE_ALL : groupAudience(input.group);
+  const { announcement, duplicate } = await deps.store.putAnnouncement(
+    {
+      audience,
+      id: timeId('a', ts, randomSuffix()),
+      ts,
+      from: input.from,
+      ...(input.group === undefined ? {} : { group: input.group }),
+      body: input.body,
+      expiresAt: Math.ceil(ts / 1000) + LIMITS.announcementRetentionSeconds,
+    },
+    input.key,
+  );
+  const outcome: AnnounceOutcome = {
+    id: announcement.id,
+    ts: announcement.ts,
+    duplicate,
+    mqtt: 'skipped',
+    connections: 0,
+    delivered: 0,
+    batches: 0,
+  };
+  if (duplicate) return outcome;
+
+  const frame = toAnnouncementFrame(announcement);
+  if (deps.topics) {
+    const topic = input.group === undefined ? topics.announcements : topics.groupAnnouncements(input.group);
+    outcome.mqtt = await deps.topics.publish(topic, frame);
+    if (outcome.mqtt !== 'delivered') deps.log.error('announcement not published to MQTT', { topic });
+  }
+
+  const shards = await Promise.all(
+    Array.from({ length: AUDIENCE_SHARDS }, (_, shard) => deps.store.listAudienceShard(audience, shard)),
+  );
+  const targets = shards.flat();
+  outcome.connections = targets.length;
+  if (targets.length <= LIMITS.fanoutInlineMax || deps.queue === undefined) {
+    if (deps.queue === undefined && targets.length > LIMITS.fanoutInlineMax) {
+      deps.log.warn('large announcement delivered inline: no fan-out queue configured', {
+        connections: targets.length,
+      });
+    }
+    const { result } = await deliverTo(deps, frame, targets, { announcement: announcement.id });
+    outcome.delivered = result.delivered;
+  } else {
+    const batches = splitIntoBatches(announcement.id, frame, targets);
+    await deps.queue.enqueue(batches);
+    outcome.batches = batches.length;
+  }
+  deps.log.info('announced', { ...outcome, audience });
+  return outcome;
+}
+
+/** Slices an audience into first-attempt batches with ids `{messageId}.{index}` (stable, so a repeated
+ * enqueue of the same slice is recognised by the worker's claim). */
+export function splitIntoBatches(
+  messageId: string,
+  frame: FanoutBatch['frame'],
+  targets: readonly DeliveryTarget[],
+): FanoutBatch[] {
+  const batches: FanoutBatch[] = [];
+  for (let start = 0; start < targets.length; start += LIMITS.fanoutBatchSize) {
+    batches.push({
+      batchId: `${messageId}.${batches.length}`,
+      frame,
+      targets: targets.slice(start, start + LIMITS.fanoutBatchSize),
+      attempt: 1,
+    });
+  }
+  return batches;
+}
+
+/** The `announce` action: admins only (Cognito group `admin`); everyone else gets `forbidden`. */
+export async function announceAction(deps: CoreDeps, caller: Caller, frame: AnnounceFrame): Promise<AckFrame> {
+  if (!caller.groups.includes(ADMIN_GROUP)) {
+    deps.log.warn('announce refused: not an admin', { sub: caller.sub });
+    throw new ForbiddenError(`Only members of the "${ADMIN_GROUP}" group may announce.`);
+  }
+  const outcome = await announce(deps, {
+    body: frame.body,
+    ...(frame.group === undefined ? {} : { group: frame.group }),
+    // The client id scoped by the sender, so two admins' ids never collide.
+    key: `${caller.sub}:${frame.id}`.slice(0, LIMITS.maxClientIdLength),
+    from: caller.sub,
+  });
+  return {
+    type: 'ack',
+    action: 'announce',
+    ref: frame.id,
+    id: outcome.id,
+    ts: outcome.ts,
+    ...(outcome.duplicate ? { duplicate: true } : {}),
+  };
+}
+
+/** The `announcements` action: what the caller's audiences (everyone, and each of their groups) were told. */
+export async function listAnnouncements(
+  deps: CoreDeps,
+  caller: Caller,
+  frame: AnnouncementsFrame,
+): Promise<AnnouncementsPageFrame> {
+  const audiences = [
+    AUDIENCE_ALL,
+    ...caller.groups.filter((g) => GROUP_NAME_PATTERN.test(g)).map((g) => groupAudience(g)),
+  ];
+  const body = frame.body ?? {};
+  const page = await deps.store.listAnnouncements(audiences, {
+    ...(body.since === undefined ? {} : { since: body.since }),
+    ...(body.after === undefined ? {} : { after: body.after }),
+    limit: body.limit ?? LIMITS.announcementsPageDefault,
+  });
+  return {
+    type: 'announcements',
+    ...(frame.id === undefined ? {} : { ref: frame.id }),
+    announcements: page.announcements.map(toAnnouncementFrame),
+    ...(page.next === undefined ? {} : { next: page.next }),
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The fan-out worker's core: delivers one batch of a large fan-out (see announcements.ts) exactly once per
+ * target, although queues deliver messages at least once and workers can die mid-batch:
+ * - a batch is claimed before it runs (conditional write): a second copy of the same queue message finds it
+ *   running or done and does nothing;
+ * - progress is checkpointed after every `LIMITS.deliveryConcurrency` targets: a worker that takes over a
+ *   dead worker's batch (claim older than `LIMITS.fanoutClaimStaleMs`) starts after the checkpoint, so at most
+ *   the one slice in flight when the worker died can reach its targets twice (clients drop duplicates by id);
+ * - targets that still fail after the delivery's own retries are re-queued as a new, smaller batch
+ *   (`{batchId}/{attempt}`), up to `LIMITS.fanoutMaxAttempts`, and only then given up, with an error log
+ *   naming how many; targets already reached are never in the re-queued batch.
+ */
+import { LIMITS } from '@viba-realtime/protocol';
+import type { CoreDeps } from './deps.js';
+import { deliverTo, type FanOutResult } from './fanout.js';
+import type { DeliveryTarget, FanoutBatch } from './ports.js';
+
+/** What a worker did with a batch. */
+export type BatchOutcome =
+  | { state: 'skipped'; reason: 'done' | 'running' }
+  | {
+      state: 'done';
+      /** Targets skipped because a dead worker's checkpoint covered them. */
+      resumedAt: number;
+      result: FanOutResult;
+      /** Failed targets re-queued in batch `requeued` (absent when none failed or attempts ran out). */
+      requeued?: string;
+      /** Failed targets given up after the last attempt. */
+      givenUp: number;
+    };
+
+/** Runs one batch (see the module's description). Throws only when the store or the queue fails, so the
+ * queue retries the message; delivery failures are handled here. */
+export async function runFanoutBatch(deps: CoreDeps, batch: FanoutBatch): Promise<BatchOutcome> {
+  const { store, log } = deps;
+  const claim = await store.claimBatch(batch.batchId, deps.clock());
+  if (!claim.claimed) {
+    log.info('fan-out batch skipped', { batchId: batch.batchId, reason: claim.state });
+    return { state: 'skipped', reason: claim.state };
+  }
+  const total: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
+  const failed: DeliveryTarget[] = [];
+  const slice = LIMITS.deliveryConcurrency;
+  for (let start = claim.doneCount; start < batch.targets.length; start += slice) {
+    const end = Math.min(start + slice, batch.targets.length);
+    const { result, failed: sliceFailed } = await deliverTo(deps, batch.frame, batch.targets.slice(start, end), {
+      batchId: batch.batchId,
+    });
+    total.delivered += result.delivered;
+    total.gone += result.gone;
+    total.failed += result.failed;
+    failed.push(...sliceFailed);
+    await store.checkpointBatch(batch.batchId, end);
+  }
+
+  let requeued: string | undefined;
+  let givenUp = 0;
+  if (failed.length > 0) {
+    if (batch.attempt < LIMITS.fanoutMaxAttempts && deps.queue !== undefined) {
+      requeued = `${batch.batchId}/${batch.attempt + 1}`;
+      await deps.queue.enqueue([
+        { batchId: requeued, frame: batch.frame, targets: failed, attempt: batch.attempt + 1 },
+      ]);
+    } else {
+      givenUp = failed.length;
+      log.error('fan-out gave up on connections after every attempt', {
+        batchId: batch.batchId,
+        attempt: batch.attempt,
+        connections: failed.map((t) => t.connectionId).slice(0, 20),
+        count: givenUp,
+      });
+    }
+  }
+  await store.completeBatch(batch.batchId, deps.clock());
+  log.info('fan-out batch done', {
+    batchId: batch.batchId,
+    attempt: batch.attempt,
+    resumedAt: claim.doneCount,
+    ...total,
+    ...(requeued === undefined ? {} : { requeued }),
+    givenUp,
+  });
+  return { state: 'done', resumedAt: claim.doneCount, result: total, ...(requeued ? { requeued } : {}), givenUp };
+}

@@ -1,0 +1,90 @@
+/**
+ * {@link FanoutQueue} on Amazon SQS: batches become messages (JSON), sent with SendMessageBatch in groups
+ * that respect SQS's limits (10 entries and 256 KiB per call). The `fanout-worker` handler drains the queue.
+ */
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { FanoutBatch, FanoutQueue } from '../core/ports.js';
+import type { Logger } from '../log.js';
+
+/** SQS's limits for one SendMessageBatch call (AWS quotas). */
+const SQS_MAX_BATCH_ENTRIES = 10;
+const SQS_MAX_BATCH_BYTES = 256 * 1024;
+
+/** Thrown when SQS refuses some entries of a batch send (after the SDK's own retries). */
+export class FanoutEnqueueError extends Error {
+  override readonly name = 'FanoutEnqueueError';
+  constructor(readonly failed: { batchId: string; code: string | undefined; message: string | undefined }[]) {
+    super(`SQS refused ${failed.length} fan-out batch(es): ${failed.map((f) => f.code ?? '?').join(', ')}`);
+  }
+}
+
+export interface SqsFanoutQueueOptions {
+  queueUrl: string;
+  region: string;
+  /** The emulator's SQS endpoint; in AWS the SDK derives it from the region. */
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  log: Logger;
+}
+
+export class SqsFanoutQueue implements FanoutQueue {
+  readonly client: SQSClient;
+  readonly #queueUrl: string;
+  readonly #log: Logger;
+
+  constructor(options: SqsFanoutQueueOptions) {
+    this.client = new SQSClient({
+      region: options.region,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
+    this.#queueUrl = options.queueUrl;
+    this.#log = options.log;
+  }
+
+  /** Sends every batch; throws {@link FanoutEnqueueError} if SQS refused any (the caller's request then fails
+   * and is retried as a whole: batch ids are stable, so workers skip the copies already sent). */
+  async enqueue(batches: readonly FanoutBatch[]): Promise<void> {
+    const failed: FanoutEnqueueError['failed'] = [];
+    for (const group of groupForSqs(batches)) {
+      const { Failed } = await this.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.#queueUrl,
+          Entries: group.map(({ batch, body }, i) => ({ Id: `b${i}`, MessageBody: body, ...idAttribute(batch) })),
+        }),
+      );
+      for (const entry of Failed ?? []) {
+        const index = Number(entry.Id?.slice(1));
+        failed.push({ batchId: group[index]?.batch.batchId ?? '?', code: entry.Code, message: entry.Message });
+      }
+    }
+    if (failed.length > 0) throw new FanoutEnqueueError(failed);
+    this.#log.debug('fan-out batches queued', { batches: batches.length });
+  }
+}
+
+function idAttribute(batch: FanoutBatch) {
+  return { MessageAttributes: { batchId: { DataType: 'String', StringValue: batch.batchId } } };
+}
+
+/** Groups batches into SendMessageBatch calls of at most 10 entries and 256 KiB. */
+function groupForSqs(batches: readonly FanoutBatch[]): { batch: FanoutBatch; body: string }[][] {
+  const groups: { batch: FanoutBatch; body: string }[][] = [];
+  let current: { batch: FanoutBatch; body: string }[] = [];
+  let bytes = 0;
+  for (const batch of batches) {
+    const body = JSON.stringify(batch);
+    const size = Buffer.byteLength(body) + 64;
+    if (size > SQS_MAX_BATCH_BYTES)
+      throw new Error(`Fan-out batch ${batch.batchId} is ${size} bytes, over SQS's limit.`);
+    if (current.length === SQS_MAX_BATCH_ENTRIES || bytes + size > SQS_MAX_BATCH_BYTES) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push({ batch, body });
+    bytes += size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}

@@ -1,0 +1,165 @@
+/**
+ * Large fan-outs: an announcement to a simulated audience of 10,000 WebSocket connections is split into
+ * batches on the queue, and the worker core delivers each connection exactly one copy, through duplicate
+ * queue deliveries, failed posts and a worker that dies mid-batch. The store is real (the emulator's
+ * DynamoDB-API server); the audience listing, the queue and `@connections` are simulated (10,000 sockets are
+ * a load test's business: bench/ and the reliability suite).
+ */
+import { AUDIENCE_ALL, AUDIENCE_SHARDS, LIMITS, type ServerFrame } from '@viba-realtime/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
+import { announce } from '../src/core/announcements.js';
+import { runFanoutBatch } from '../src/core/batches.js';
+import type { CoreDeps } from '../src/core/deps.js';
+import type { Delivery, DeliveryOutcome, DeliveryTarget, FanoutBatch, FanoutQueue, Store } from '../src/core/ports.js';
+import { createLogger } from '../src/log.js';
+import { createDynamoDbStore } from '../src/store/dynamodb.js';
+
+const AUDIENCE = 10_000;
+
+/** Records every post; `failFirst` connection ids fail on their first post only. */
+class RecordingDelivery implements Delivery {
+  readonly copies = new Map<string, number>();
+  readonly failFirst = new Set<string>();
+  posts = 0;
+  async post({ connectionId }: DeliveryTarget, _frame: ServerFrame): Promise<DeliveryOutcome> {
+    this.posts += 1;
+    if (this.failFirst.delete(connectionId)) return 'failed';
+    this.copies.set(connectionId, (this.copies.get(connectionId) ?? 0) + 1);
+    return 'delivered';
+  }
+  async close(): Promise<void> {}
+}
+
+class WorkerCrash extends Error {}
+
+/** The queue: what was enqueued, in order. */
+class CollectingQueue implements FanoutQueue {
+  readonly batches: FanoutBatch[] = [];
+  async enqueue(batches: readonly FanoutBatch[]): Promise<void> {
+    // As SQS does: the message is a copy (JSON), not the sender's object.
+    this.batches.push(...batches.map((b) => JSON.parse(JSON.stringify(b)) as FanoutBatch));
+  }
+}
+
+let dynamo: LocalDynamoDb;
+let now = Date.UTC(2026, 10, 25);
+const clock = () => now;
+
+beforeAll(async () => {
+  dynamo = await startLocalDynamoDb({ tableName: 'fanout-batches', clock });
+});
+afterAll(() => dynamo.close());
+
+const audience: DeliveryTarget[] = Array.from({ length: AUDIENCE }, (_, i) => ({
+  connectionId: `conn-${i}`,
+  sub: `user-${i % 997}`,
+}));
+
+function setup() {
+  const real = createDynamoDbStore({
+    tableName: dynamo.tableName,
+    region: 'us-east-1',
+    endpoint: dynamo.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    clock,
+  });
+  // The simulated audience: the directory lists it, split over the shards as the real one is.
+  const store: Store = Object.create(real, {
+    listAudienceShard: {
+      value: async (name: string, shard: number) =>
+        name === AUDIENCE_ALL ? audience.filter((_, i) => i % AUDIENCE_SHARDS === shard) : [],
+    },
+  });
+  const delivery = new RecordingDelivery();
+  const queue = new CollectingQueue();
+  const deps: CoreDeps = { store, delivery, queue, clock, log: createLogger('silent') };
+  return { deps, delivery, queue };
+}
+
+/** Drains the queue as the worker fleet would, including batches re-queued meanwhile. */
+async function drain(deps: CoreDeps, queue: CollectingQueue): Promise<void> {
+  for (let i = 0; i < queue.batches.length; i++) await runFanoutBatch(deps, queue.batches[i] as FanoutBatch);
+}
+
+describe('an announcement to 10,000 WebSocket connections', () => {
+  it('is split into batches of LIMITS.fanoutBatchSize, and every connection gets exactly one copy', async () => {
+    const { deps, delivery, queue } = setup();
+    const outcome = await announce(deps, { body: { text: 'maintenance at 2 am' }, from: 'backend' });
+    expect(outcome).toMatchObject({ connections: AUDIENCE, delivered: 0, batches: AUDIENCE / LIMITS.fanoutBatchSize });
+    expect(queue.batches).toHaveLength(20);
+    expect(queue.batches.every((b) => b.targets.length === LIMITS.fanoutBatchSize && b.attempt === 1)).toBe(true);
+    expect(delivery.posts).toBe(0);
+
+    await drain(deps, queue);
+    expect(delivery.copies.size).toBe(AUDIENCE);
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
+    expect(delivery.posts).toBe(AUDIENCE);
+  });
+
+  it('a batch delivered twice by the queue runs once', async () => {
+    const { deps, delivery, queue } = setup();
+    await announce(deps, { body: { text: 'twice' }, from: 'backend' });
+    const first = queue.batches[0] as FanoutBatch;
+    expect(await runFanoutBatch(deps, first)).toMatchObject({ state: 'done' });
+    expect(await runFanoutBatch(deps, first)).toEqual({ state: 'skipped', reason: 'done' });
+    expect(delivery.posts).toBe(LIMITS.fanoutBatchSize);
+  });
+
+  it('re-queues only the failed connections, as a smaller batch, and delivers them on the next attempt', async () => {
+    const { deps, delivery, queue } = setup();
+    await announce(deps, { body: { text: 'flaky' }, from: 'backend' });
+    for (const id of ['conn-3', 'conn-4000', 'conn-9999']) delivery.failFirst.add(id);
+    await drain(deps, queue);
+    const retries = queue.batches.filter((b) => b.attempt === 2);
+    expect(retries.flatMap((b) => b.targets.map((t) => t.connectionId)).sort()).toEqual([
+      'conn-3',
+      'conn-4000',
+      'conn-9999',
+    ]);
+    expect(retries.every((b) => /\/2$/.test(b.batchId))).toBe(true);
+    expect(delivery.copies.size).toBe(AUDIENCE);
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('gives up on a connection after LIMITS.fanoutMaxAttempts, without re-queuing it forever', async () => {
+    const { deps, delivery, queue } = setup();
+    const target = { connectionId: 'always-failing', sub: 'u' };
+    const alwaysFails: Delivery = { post: async () => 'failed', close: async () => {} };
+    const failing: CoreDeps = { ...deps, delivery: alwaysFails };
+    await queue.enqueue([{ batchId: 'give-up.0', frame: { type: 'pong', ts: 1 }, targets: [target], attempt: 1 }]);
+    await drain(failing, queue);
+    expect(queue.batches.map((b) => b.attempt)).toEqual([1, 2, 3]);
+    expect(delivery.posts).toBe(0);
+  });
+
+  it('a worker that dies mid-batch is taken over after the claim goes stale, from its checkpoint', async () => {
+    const { deps, delivery, queue } = setup();
+    await announce(deps, { body: { text: 'crash' }, from: 'backend' });
+    const batch = queue.batches[0] as FanoutBatch;
+    // The worker dies (here: its 4th checkpoint write fails) after posting its 4th slice.
+    let checkpoints = 0;
+    const dying: CoreDeps = {
+      ...deps,
+      store: Object.create(deps.store, {
+        checkpointBatch: {
+          value: async (id: string, done: number) => {
+            if (++checkpoints === 4) throw new WorkerCrash('the worker died');
+            return deps.store.checkpointBatch(id, done);
+          },
+        },
+      }),
+    };
+    await expect(runFanoutBatch(dying, batch)).rejects.toThrow('the worker died');
+    expect(delivery.posts).toBe(4 * LIMITS.deliveryConcurrency);
+    // Another copy of the message while the first claim is fresh: left to the (presumed live) first worker.
+    expect(await runFanoutBatch(deps, batch)).toEqual({ state: 'skipped', reason: 'running' });
+    now += LIMITS.fanoutClaimStaleMs + 1;
+    const resumed = await runFanoutBatch(deps, batch);
+    expect(resumed).toMatchObject({ state: 'done', resumedAt: 3 * LIMITS.deliveryConcurrency });
+    expect(delivery.copies.size).toBe(LIMITS.fanoutBatchSize);
+    // Only the slice in flight at the crash can have been posted twice.
+    const twice = [...delivery.copies.values()].filter((n) => n > 1).length;
+    expect(twice).toBe(LIMITS.deliveryConcurrency);
+  });
+});
