@@ -2,10 +2,11 @@
  * The viba-realtime construct: everything one deployment needs, built from the protocol's contract (route
  * table, table layout, environment names) so that AWS and the emulator cannot drift apart.
  *
- * It holds the WebSocket channel and, unless turned off, the MQTT channel over IoT Core (custom authorizer,
- * the topic rules of the protocol's `IOT_RULES`, their Lambdas). Later parts (the fan-out queue, alarms) are
- * meant to be added as further private `create*` steps that reuse {@link Realtime.table} and the shared
- * function settings, not as a second construct.
+ * It holds the WebSocket channel, unless turned off the MQTT channel over IoT Core (custom authorizer, the
+ * topic rules of the protocol's `IOT_RULES`, their Lambdas), and the fan-out queue that large deliveries
+ * (notifications, announcements) are split onto, with its worker, dead-letter queue and alarms. Further parts
+ * are meant to be added as private `create*` steps that reuse {@link Realtime.table} and the shared function
+ * settings, not as a second construct.
  */
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,6 +17,7 @@ import {
   IOT_SQL_VERSION,
   type IotHandlerName,
   type IotRuleTarget,
+  LIMITS,
   ROUTE_SELECTION_EXPRESSION,
   TABLE,
   topics,
@@ -34,9 +36,10 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { type IGrantable, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnAuthorizer, CfnTopicRule } from 'aws-cdk-lib/aws-iot';
 import {
   ApplicationLogLevel,
@@ -46,8 +49,10 @@ import {
   LoggingFormat,
   Runtime,
 } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 
@@ -140,6 +145,15 @@ export interface RealtimeProps {
    * @default true
    */
   readonly mqtt?: boolean;
+
+  /**
+   * Most fan-out workers running at once (the SQS event source's `maxConcurrency`, 2 to 1000). Each worker
+   * keeps up to `LIMITS.deliveryConcurrency` (48) `@connections` posts in flight, and every post counts
+   * against API Gateway's account-level throttle (10,000 requests per second by default, shared by every API
+   * of the account and region, clients' own messages included): raise it only with that quota.
+   * @default {@link DEFAULT_FANOUT_MAX_CONCURRENCY}
+   */
+  readonly fanoutMaxConcurrency?: number;
 }
 
 /** The MQTT channel's resources (see {@link RealtimeProps.mqtt}). */
@@ -163,6 +177,21 @@ export interface RealtimeMqtt {
   readonly rules: Readonly<Record<string, CfnTopicRule>>;
   /** Where IoT writes a rule's failed action (the rules' error action). */
   readonly ruleErrorLogGroup: LogGroup;
+}
+
+/** The fan-out queue's resources: the queue, its worker, its dead-letter queue and their alarms. */
+export interface RealtimeFanout {
+  /** Where large fan-outs are split into batches (`VIBA_FANOUT_QUEUE_URL`): one message per batch of up to
+   * `LIMITS.fanoutBatchSize` connections. */
+  readonly queue: Queue;
+  /** Where a batch goes after {@link FANOUT_MAX_RECEIVE_COUNT} failed receives; kept 14 days. */
+  readonly deadLetterQueue: Queue;
+  /** The `fanout-worker` Lambda that drains {@link RealtimeFanout.queue}, one batch per invocation. */
+  readonly workerFunction: NodejsFunction;
+  /** In alarm while the dead-letter queue holds a message. */
+  readonly deadLetterAlarm: Alarm;
+  /** In alarm when the worker failed an invocation in the last 5 minutes. */
+  readonly workerErrorsAlarm: Alarm;
 }
 
 /** The DynamoDB actions the routes function uses, and nothing else (no scans, no transactions, no DDL). */
@@ -192,15 +221,59 @@ export const IOT_PRESENCE_TABLE_ACTIONS = [
 ] as const;
 
 /**
- * The topics the server publishes to, from the protocol's topic builders with `*` for the user and the room
- * (in IAM, `*` also spans `/`, which the topic layout never puts in a sub or room): a member's room topic
- * (fan-out) and a user's answer topic (ingress). Nothing publishes to `rt/announcements` or `inbox` yet, so
- * no function may; and none may publish to a client-to-server topic, which would invoke the ingress rule.
+ * The topics the server publishes to, from the protocol's topic builders with `*` for the user, the room and
+ * the group (in IAM, `*` also spans `/`, which the topic layout never puts in a sub, room or group): a
+ * member's room topic (fan-out), a user's answer topic (ingress), a user's inbox (notifications) and the
+ * announcement topics. None may publish to a client-to-server topic, which would invoke the ingress rule.
  */
 export const IOT_PUBLISH_TOPICS = {
   userRooms: topics.userRoom('*', '*'),
   responses: topics.responses('*'),
+  inbox: topics.inbox('*'),
+  announcements: topics.announcements,
+  groupAnnouncements: topics.groupAnnouncements('*'),
 } as const;
+
+/** What a function that delivers room frames, notifications and announcements publishes to (not answers). */
+export const IOT_DELIVERY_TOPICS = [
+  IOT_PUBLISH_TOPICS.userRooms,
+  IOT_PUBLISH_TOPICS.inbox,
+  IOT_PUBLISH_TOPICS.announcements,
+  IOT_PUBLISH_TOPICS.groupAnnouncements,
+] as const;
+
+/** The Lambda entry point that drains the fan-out queue (lambdas/src/handlers/fanout-worker.ts). */
+export const FANOUT_WORKER_HANDLER = 'fanout-worker';
+
+/**
+ * The worker's timeout: half of `LIMITS.fanoutClaimStaleMs`, so a batch is only taken over from a worker that
+ * is surely over (the claim is twice as old as any invocation can run), whatever clock skew.
+ */
+export const FANOUT_WORKER_TIMEOUT = Duration.millis(LIMITS.fanoutClaimStaleMs / 2);
+
+/** Receives of a batch's message before it moves to the dead-letter queue. The worker re-queues a batch's
+ * failed deliveries itself (`LIMITS.fanoutMaxAttempts`), so a message fails as a whole only when the worker
+ * does (timeout, crash, DynamoDB down). */
+export const FANOUT_MAX_RECEIVE_COUNT = 5;
+
+/** API Gateway's default account-level steady rate, requests per second, shared by every API of the account
+ * and region; it can be raised on request. The sizing below counts every `@connections` post against it. */
+const APIGW_ACCOUNT_RATE_PER_SECOND = 10_000;
+/** Duration of one `@connections` post that the sizing of `LIMITS.deliveryConcurrency` assumes, ms. */
+const ASSUMED_POST_MS = 20;
+
+/**
+ * Default of {@link RealtimeProps.fanoutMaxConcurrency}: as many workers as keep their posts under API
+ * Gateway's default account-level rate at the ~20 ms per post that `LIMITS.deliveryConcurrency` assumes. Each
+ * worker has up to 48 posts in flight, about 2,400 posts a second, so 4 workers post at most about 9,600 a
+ * second; 10 workers (480 posts in flight) would reach about 24,000. The rate is shared with clients'
+ * messages and the inline fan-outs; a 429 is retried with backoff (`LIMITS.deliveryMaxAttempts`) and then
+ * re-queued, so a burst past it slows deliveries rather than losing them, but meanwhile it throttles every
+ * other API of the account too.
+ */
+export const DEFAULT_FANOUT_MAX_CONCURRENCY = Math.floor(
+  (APIGW_ACCOUNT_RATE_PER_SECOND * ASSUMED_POST_MS) / 1000 / LIMITS.deliveryConcurrency,
+);
 
 /** IoT Core allows a custom authorizer's Lambda at most 5 seconds (developer guide, config-custom-auth.html). */
 const IOT_AUTHORIZER_TIMEOUT = Duration.seconds(5);
@@ -215,6 +288,7 @@ interface Settings {
   accessLogs: boolean;
   createApiGatewayLogRole: boolean;
   mqtt: boolean;
+  fanoutMaxConcurrency: number;
 }
 
 const DEFAULTS: Settings = {
@@ -227,6 +301,7 @@ const DEFAULTS: Settings = {
   accessLogs: true,
   createApiGatewayLogRole: false,
   mqtt: true,
+  fanoutMaxConcurrency: DEFAULT_FANOUT_MAX_CONCURRENCY,
 };
 
 const USER_POOL_ID_PATTERN = /^[\w-]+_[0-9a-zA-Z]+$/;
@@ -236,13 +311,18 @@ const LOG_LEVELS: readonly HandlerLogLevel[] = ['debug', 'info', 'warn', 'error'
 // Paths are resolved from this file, not from process.cwd(), so that `cdk synth` from the infra package,
 // vitest from the repo root and a consumer's app all bundle the same files.
 const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-const handlerEntry = (name: WsHandlerName | IotHandlerName) => repoFile(`lambdas/src/handlers/${name}.ts`);
+type HandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER;
+const handlerEntry = (name: HandlerName) => repoFile(`lambdas/src/handlers/${name}.ts`);
 
 /**
  * viba-realtime on AWS: the single DynamoDB table, the API Gateway WebSocket API with one route per entry
  * of the protocol's `WS_ROUTES`, its Cognito REQUEST authorizer on `$connect`, and its two Lambda functions;
- * and (unless {@link RealtimeProps.mqtt} is off) the MQTT channel on IoT Core: a custom authorizer, one
- * topic rule per entry of the protocol's `IOT_RULES`, and their three Lambda functions.
+ * (unless {@link RealtimeProps.mqtt} is off) the MQTT channel on IoT Core: a custom authorizer, one topic
+ * rule per entry of the protocol's `IOT_RULES`, and their three Lambda functions; and the fan-out queue
+ * (SQS, with a dead-letter queue), its worker Lambda and two alarms.
+ *
+ * A backend that notifies users or announces gets what it needs with {@link Realtime.grantPublish} and
+ * {@link Realtime.publisherEnvironment}.
  *
  * @example
  * const realtime = new Realtime(this, 'Realtime', {
@@ -250,6 +330,9 @@ const handlerEntry = (name: WsHandlerName | IotHandlerName) => repoFile(`lambdas
  *   userPoolClientIds: [webClient.userPoolClientId],
  * });
  * new CfnOutput(this, 'Url', { value: realtime.webSocketUrl });
+ *
+ * const backend = new NodejsFunction(this, 'Backend', { environment: realtime.publisherEnvironment });
+ * realtime.grantPublish(backend);
  */
 export class Realtime extends Construct {
   /** The single table of the layout in the protocol's `TABLE`. */
@@ -270,8 +353,20 @@ export class Realtime extends Construct {
   readonly accessLogGroup: LogGroup | undefined;
   /** The MQTT channel, when {@link RealtimeProps.mqtt} is on. */
   readonly mqtt: RealtimeMqtt | undefined;
+  /** The fan-out queue, its worker and dead-letter queue, and their alarms. */
+  readonly fanout: RealtimeFanout;
+  /** Every alarm of the construct, with no action: add yours (`alarm.addAlarmAction(new SnsAction(topic))`). */
+  readonly alarms: readonly Alarm[];
+  /**
+   * The environment a backend Lambda needs to publish (notify, announce, disconnect) with the lambdas
+   * package's publisher: `VIBA_TABLE_NAME`, `VIBA_CONNECTIONS_ENDPOINT`, `VIBA_FANOUT_QUEUE_URL` and, with the
+   * MQTT channel, `VIBA_IOT_ENDPOINT`. Pair it with {@link Realtime.grantPublish}.
+   */
+  readonly publisherEnvironment: Readonly<Record<string, string>>;
 
   private readonly settings: Settings;
+  /** The endpoint the MQTT deliveries are published to, when the channel is on. */
+  private readonly iotEndpoint: { address: string; url: string } | undefined;
 
   constructor(scope: Construct, id: string, props: RealtimeProps) {
     super(scope, id);
@@ -279,6 +374,8 @@ export class Realtime extends Construct {
     const userPoolId = validateProps(props, this.settings);
 
     this.table = this.createTable();
+    // Before the functions that enqueue onto it; the worker comes once the stage's endpoint is known.
+    const { queue, deadLetterQueue } = this.createFanoutQueues();
 
     const authEnv = {
       [ENV.userPoolId]: userPoolId,
@@ -291,6 +388,7 @@ export class Realtime extends Construct {
     });
     // Looked up before the routes function, which publishes to the MQTT members of a room.
     const iotEndpoint = this.settings.mqtt ? this.lookUpIotDataEndpoint() : undefined;
+    this.iotEndpoint = iotEndpoint;
     // API Gateway gives up on an integration after 29 s; a longer Lambda timeout would only bill for work
     // whose answer nobody receives. The send path's claim takeover (LIMITS.dedupeClaimStaleMs) relies on it.
     this.routesFunction = this.createFunction('Routes', WS_HANDLERS.routes, {
@@ -298,6 +396,8 @@ export class Realtime extends Construct {
       environment: {
         [ENV.tableName]: this.table.tableName,
         ...(iotEndpoint ? { [ENV.iotEndpoint]: iotEndpoint.url } : {}),
+        // Notifications and announcements to large audiences are split onto the queue.
+        [ENV.fanoutQueueUrl]: queue.queueUrl,
       },
     });
 
@@ -315,12 +415,138 @@ export class Realtime extends Construct {
     this.table.grant(this.routesFunction, ...ROUTES_TABLE_ACTIONS);
     // Scoped to this API and stage: `grantManageConnections` on the API would allow every stage.
     this.stage.grantManagementApiAccess(this.routesFunction);
+    grantSendMessage(queue, this.routesFunction);
 
-    this.mqtt = iotEndpoint ? this.createMqttChannel(iotEndpoint, authEnv) : undefined;
+    this.mqtt = iotEndpoint ? this.createMqttChannel(iotEndpoint, authEnv, queue) : undefined;
     if (this.mqtt) {
-      // Fan-out from a WebSocket send reaches the room's MQTT members on their room topics.
-      this.grantIotPublish(this.routesFunction, [IOT_PUBLISH_TOPICS.userRooms]);
+      // Fan-out from a WebSocket send reaches the room's MQTT members on their room topics; notifications and
+      // announcements (a client's `announce` runs here) reach MQTT clients on the inbox and announcement topics.
+      this.grantIotPublish(this.routesFunction, IOT_DELIVERY_TOPICS);
     }
+
+    this.publisherEnvironment = {
+      [ENV.tableName]: this.table.tableName,
+      // A backend's invocation carries no API Gateway event to read the endpoint from.
+      [ENV.connectionsEndpoint]: this.connectionsEndpoint,
+      ...(iotEndpoint ? { [ENV.iotEndpoint]: iotEndpoint.url } : {}),
+      [ENV.fanoutQueueUrl]: queue.queueUrl,
+    };
+    this.fanout = this.createFanoutWorker(queue, deadLetterQueue);
+    this.alarms = [this.fanout.deadLetterAlarm, this.fanout.workerErrorsAlarm];
+  }
+
+  /**
+   * Lets `grantee` (a backend's Lambda or role) do what the lambdas package's publisher does: notify users,
+   * announce, and disconnect a user. Exactly:
+   * - `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query`, `BatchWriteItem` on the table and
+   *   its indexes (those of the routes function, {@link ROUTES_TABLE_ACTIONS}; no scans, no DDL);
+   * - `execute-api:ManageConnections` on this API's stage only (post to and close WebSocket connections);
+   * - `sqs:SendMessage` on the fan-out queue (large audiences are split onto it; `SendMessageBatch` is
+   *   authorized by this action);
+   * - with the MQTT channel: `iot:Publish` on the topics the server delivers to ({@link IOT_DELIVERY_TOPICS}:
+   *   members' room topics, inboxes, `rt/announcements`, `rt/announcements/groups/*`), and
+   *   `iot:DeleteConnection` on `client/*` of this account and region. IoT can scope that action only by
+   *   client id, and ours are `{sub}` or `{sub}.{suffix}` for any sub, so no narrower pattern covers them:
+   *   it also allows disconnecting IoT clients of the account that are not viba-realtime's.
+   *
+   * Give the function {@link Realtime.publisherEnvironment} as well.
+   * @returns the grants, combined
+   */
+  grantPublish(grantee: IGrantable): Grant {
+    let grant = this.table
+      .grant(grantee, ...ROUTES_TABLE_ACTIONS)
+      .combine(this.stage.grantManagementApiAccess(grantee))
+      .combine(grantSendMessage(this.fanout.queue, grantee));
+    if (this.iotEndpoint) {
+      const stack = Stack.of(this);
+      grant = grant.combine(this.grantIotPublish(grantee, IOT_DELIVERY_TOPICS)).combine(
+        Grant.addToPrincipal({
+          grantee,
+          actions: ['iot:DeleteConnection'],
+          resourceArns: [
+            stack.formatArn({
+              service: 'iot',
+              resource: 'client',
+              resourceName: '*',
+              arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      );
+    }
+    return grant;
+  }
+
+  /** The fan-out queue (encrypted, TLS only) and its dead-letter queue. */
+  private createFanoutQueues(): { queue: Queue; deadLetterQueue: Queue } {
+    const deadLetterQueue = new Queue(this, 'FanoutDeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS keeps a message: time to look at a failed batch (its frame and targets).
+      retentionPeriod: Duration.days(14),
+    });
+    const queue = new Queue(this, 'FanoutQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // What AWS recommends for a Lambda event source: six times the function's timeout, so a message is
+      // not handed to a second worker while the first may still be running it (or retrying its throttles).
+      visibilityTimeout: Duration.seconds(FANOUT_WORKER_TIMEOUT.toSeconds() * 6),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: FANOUT_MAX_RECEIVE_COUNT },
+    });
+    return { queue, deadLetterQueue };
+  }
+
+  /** The worker that drains the fan-out queue, and the alarms on it and the dead-letter queue. */
+  private createFanoutWorker(queue: Queue, deadLetterQueue: Queue): RealtimeFanout {
+    const workerFunction = this.createFunction('FanoutWorker', FANOUT_WORKER_HANDLER, {
+      timeout: FANOUT_WORKER_TIMEOUT,
+      environment: {
+        [ENV.tableName]: this.table.tableName,
+        // An SQS event carries no API Gateway domain to build the endpoint from.
+        [ENV.connectionsEndpoint]: this.connectionsEndpoint,
+        ...(this.iotEndpoint ? { [ENV.iotEndpoint]: this.iotEndpoint.url } : {}),
+        // A batch's failed deliveries are re-queued as a smaller batch.
+        [ENV.fanoutQueueUrl]: queue.queueUrl,
+      },
+    });
+    workerFunction.addEventSource(
+      new SqsEventSource(queue, {
+        // One message is one batch of up to LIMITS.fanoutBatchSize connections: one per invocation, so a
+        // failed batch is retried alone and the claim/checkpoint covers exactly what the invocation does.
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        // Bounds the posts in flight (workers x LIMITS.deliveryConcurrency) under API Gateway's account-level
+        // rate; see DEFAULT_FANOUT_MAX_CONCURRENCY.
+        maxConcurrency: this.settings.fanoutMaxConcurrency,
+      }),
+    );
+    this.table.grant(workerFunction, ...ROUTES_TABLE_ACTIONS);
+    this.stage.grantManagementApiAccess(workerFunction);
+    grantSendMessage(queue, workerFunction);
+    if (this.iotEndpoint) this.grantIotPublish(workerFunction, IOT_DELIVERY_TOPICS);
+
+    const deadLetterAlarm = new Alarm(this, 'FanoutDeadLetterAlarm', {
+      alarmDescription:
+        'viba-realtime: a fan-out batch failed every receive and is in the dead-letter queue; its deliveries were not made.',
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      // SQS sends no datapoints for an idle queue.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const workerErrorsAlarm = new Alarm(this, 'FanoutWorkerErrorsAlarm', {
+      alarmDescription: 'viba-realtime: the fan-out worker failed (threw or timed out) in the last 5 minutes.',
+      metric: workerFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    return { queue, deadLetterQueue, workerFunction, deadLetterAlarm, workerErrorsAlarm };
   }
 
   /**
@@ -351,7 +577,11 @@ export class Realtime extends Construct {
     return { address, url: `https://${address}` };
   }
 
-  private createMqttChannel(endpoint: { address: string; url: string }, authEnv: Record<string, string>): RealtimeMqtt {
+  private createMqttChannel(
+    endpoint: { address: string; url: string },
+    authEnv: Record<string, string>,
+    fanoutQueue: Queue,
+  ): RealtimeMqtt {
     const stack = Stack.of(this);
     // IoT names are per account and region: unique per construct path, and readable (`..._requests`).
     // Authorizer names allow `[\w=,@-]`, rule names only `[A-Za-z0-9_]`.
@@ -377,7 +607,8 @@ export class Realtime extends Construct {
     const ruleTimeout = Duration.millis(APIGW_LIMITS.integrationTimeoutMs);
     const ingressFunction = this.createFunction('IotIngress', IOT_HANDLERS.ingress, {
       timeout: ruleTimeout,
-      environment: ruleEnv,
+      // It runs MQTT clients' requests, `announce` included, as the routes function runs WebSocket ones.
+      environment: { ...ruleEnv, [ENV.fanoutQueueUrl]: fanoutQueue.queueUrl },
     });
     const presenceFunction = this.createFunction('IotPresence', IOT_HANDLERS.presence, {
       timeout: ruleTimeout,
@@ -446,7 +677,8 @@ export class Realtime extends Construct {
     // Both deliver room frames to WebSocket members too (a send or a `left` announcement).
     this.stage.grantManagementApiAccess(ingressFunction);
     this.stage.grantManagementApiAccess(presenceFunction);
-    this.grantIotPublish(ingressFunction, [IOT_PUBLISH_TOPICS.userRooms, IOT_PUBLISH_TOPICS.responses]);
+    this.grantIotPublish(ingressFunction, [...IOT_DELIVERY_TOPICS, IOT_PUBLISH_TOPICS.responses]);
+    grantSendMessage(fanoutQueue, ingressFunction);
     this.grantIotPublish(presenceFunction, [IOT_PUBLISH_TOPICS.userRooms]);
 
     return {
@@ -502,21 +734,20 @@ export class Realtime extends Construct {
   }
 
   /** `iot:Publish` on the given topics (names with `*`) of this account and region, nothing else. */
-  private grantIotPublish(grantee: IGrantable, topicPatterns: readonly string[]): void {
+  private grantIotPublish(grantee: IGrantable, topicPatterns: readonly string[]): Grant {
     const stack = Stack.of(this);
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['iot:Publish'],
-        resources: topicPatterns.map((topic) =>
-          stack.formatArn({
-            service: 'iot',
-            resource: 'topic',
-            resourceName: topic,
-            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-          }),
-        ),
-      }),
-    );
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['iot:Publish'],
+      resourceArns: topicPatterns.map((topic) =>
+        stack.formatArn({
+          service: 'iot',
+          resource: 'topic',
+          resourceName: topic,
+          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        }),
+      ),
+    });
   }
 
   private createTable(): Table {
@@ -543,7 +774,7 @@ export class Realtime extends Construct {
 
   private createFunction(
     id: string,
-    handler: WsHandlerName | IotHandlerName,
+    handler: HandlerName,
     options: { timeout: Duration; environment: Record<string, string> },
   ): NodejsFunction {
     const logGroup = this.createLogGroup(`${id}Logs`);
@@ -651,6 +882,12 @@ export class Realtime extends Construct {
   }
 }
 
+/** `sqs:SendMessage` on the queue and nothing else (`queue.grantSendMessages` adds GetQueueAttributes and
+ * GetQueueUrl, which the enqueuer does not call; `SendMessageBatch` is authorized by `sqs:SendMessage`). */
+function grantSendMessage(queue: Queue, grantee: IGrantable): Grant {
+  return queue.grant(grantee, 'sqs:SendMessage');
+}
+
 function resolveSettings(props: RealtimeProps): Settings {
   return {
     tokenUse: props.tokenUse ? [...new Set(props.tokenUse)] : DEFAULTS.tokenUse,
@@ -662,6 +899,7 @@ function resolveSettings(props: RealtimeProps): Settings {
     accessLogs: props.accessLogs ?? DEFAULTS.accessLogs,
     createApiGatewayLogRole: props.createApiGatewayLogRole ?? DEFAULTS.createApiGatewayLogRole,
     mqtt: props.mqtt ?? DEFAULTS.mqtt,
+    fanoutMaxConcurrency: props.fanoutMaxConcurrency ?? DEFAULTS.fanoutMaxConcurrency,
   };
 }
 
@@ -691,6 +929,11 @@ function validateProps(props: RealtimeProps, settings: Settings): string {
   }
   if (!LOG_LEVELS.includes(settings.logLevel)) {
     throw new Error(`Realtime: logLevel must be one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  const concurrency = settings.fanoutMaxConcurrency;
+  // Lambda's range for an SQS event source's maximum concurrency.
+  if (!Token.isUnresolved(concurrency) && !(Number.isInteger(concurrency) && concurrency >= 2 && concurrency <= 1000)) {
+    throw new Error(`Realtime: fanoutMaxConcurrency must be a whole number from 2 to 1000, not ${concurrency}.`);
   }
   return userPoolId;
 }

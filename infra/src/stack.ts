@@ -60,6 +60,10 @@ export class VibaRealtimeStack extends Stack {
       description: 'The DynamoDB table.',
       value: this.realtime.table.tableName,
     });
+    new CfnOutput(this, 'FanoutQueueUrl', {
+      description: "The fan-out queue (SQS): a backend publisher's VIBA_FANOUT_QUEUE_URL.",
+      value: this.realtime.fanout.queue.queueUrl,
+    });
     const mqtt = this.realtime.mqtt;
     if (mqtt) {
       new CfnOutput(this, 'MqttEndpoint', {

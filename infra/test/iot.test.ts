@@ -289,14 +289,21 @@ describe('Realtime MQTT: functions', () => {
         ],
       },
     };
-    expect(envOf(template, functionIds[IOT_HANDLERS.ingress])).toEqual(ruleEnv);
+    // Ingress runs clients' requests, `announce` included, which may split a large audience onto the queue.
+    const queueUrl = { Ref: stack.getLogicalId(realtime.fanout.queue.node.defaultChild as CfnElement) };
+    expect(envOf(template, functionIds[IOT_HANDLERS.ingress])).toEqual({ ...ruleEnv, [ENV.fanoutQueueUrl]: queueUrl });
     expect(envOf(template, functionIds[IOT_HANDLERS.presence])).toEqual(ruleEnv);
   });
 
-  it('publish only to the topics the server writes: members’ room topics, and answers from ingress', () => {
+  it('publish only to the topics the server writes: room topics, inboxes, announcements, answers from ingress', () => {
     const { template, roleId } = synth();
     const rooms = stackArn('iot', ':topic/rt/users/*/rooms/*');
     const responses = stackArn('iot', ':topic/rt/users/*/responses');
+    const inbox = stackArn('iot', ':topic/rt/users/*/inbox');
+    const announcements = stackArn('iot', ':topic/rt/announcements');
+    const groups = stackArn('iot', ':topic/rt/announcements/groups/*');
+    const sorted = (arns: unknown[]) => arns.toSorted((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    const deliveries = sorted([rooms, inbox, announcements, groups]);
     const publishOf = (id: string | undefined) =>
       statementsOfRole(template, id)
         .filter((s) => actionsOf(s).some((a) => a.startsWith('iot:')))
@@ -305,18 +312,19 @@ describe('Realtime MQTT: functions', () => {
           resources: [s.Resource].flat().toSorted((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
         }));
 
-    expect(publishOf(roleId('ws-routes'))).toEqual([{ actions: ['iot:Publish'], resources: [rooms] }]);
+    // The functions that deliver notifications and announcements (routes and ingress run clients' `announce`,
+    // the worker delivers queued batches) publish to the inbox and announcement topics as well.
+    expect(publishOf(roleId('ws-routes'))).toEqual([{ actions: ['iot:Publish'], resources: deliveries }]);
     expect(publishOf(roleId(IOT_HANDLERS.ingress))).toEqual([
-      { actions: ['iot:Publish'], resources: [responses, rooms] }, // sorted
+      { actions: ['iot:Publish'], resources: sorted([...deliveries, responses]) },
     ]);
+    expect(publishOf(roleId('fanout-worker'))).toEqual([{ actions: ['iot:Publish'], resources: deliveries }]);
     expect(publishOf(roleId(IOT_HANDLERS.presence))).toEqual([{ actions: ['iot:Publish'], resources: [rooms] }]);
     expect(publishOf(roleId(IOT_HANDLERS.authorizer))).toEqual([]);
     expect(publishOf(roleId('ws-authorizer'))).toEqual([]);
 
-    // Nothing publishes announcements yet, and no one may publish to a client-to-server topic (it would
-    // run the ingress rule as the server).
+    // No one may publish to a client-to-server topic (it would run the ingress rule as the server).
     const published = JSON.stringify(allPolicyStatements(template).filter((s) => actionsOf(s).includes('iot:Publish')));
-    expect(published).not.toContain('announcements');
     expect(published).not.toContain('requests');
     expect(published).not.toContain('/send');
     expect(published).not.toMatch(/topic\/rt\/\*|topic\/\*|topic\/rt\/users\/\*"/);
@@ -335,8 +343,10 @@ describe('Realtime with mqtt: false', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function')).toSorted()).toEqual(
       Object.values(functionIds).toSorted(),
     );
-    expect(Object.keys(functionIds).toSorted()).toEqual(['ws-authorizer', 'ws-routes']);
+    expect(Object.keys(functionIds).toSorted()).toEqual(['fanout-worker', 'ws-authorizer', 'ws-routes']);
     expect(envOf(template, functionIds['ws-routes'])).not.toHaveProperty(ENV.iotEndpoint);
+    expect(envOf(template, functionIds['fanout-worker'])).not.toHaveProperty(ENV.iotEndpoint);
+    expect(realtime.publisherEnvironment).not.toHaveProperty(ENV.iotEndpoint);
     expect(
       allPolicyStatements(template)
         .flatMap(actionsOf)
@@ -360,6 +370,7 @@ describe('VibaRealtimeStack MQTT outputs', () => {
     expect(stack.realtime.mqtt?.authorizerName).toMatch(/^VibaRealtimeStackRealtime[0-9A-F]{8}_authorizer$/);
     template.hasOutput('WebSocketUrl', {});
     template.hasOutput('TableName', {});
+    template.hasOutput('FanoutQueueUrl', {});
   });
 
   it('outputs neither with mqtt: false', () => {
@@ -370,6 +381,6 @@ describe('VibaRealtimeStack MQTT outputs', () => {
     });
     const outputs = Object.keys(Template.fromStack(stack).toJSON().Outputs ?? {});
 
-    expect(outputs.toSorted()).toEqual(['TableName', 'WebSocketUrl']);
+    expect(outputs.toSorted()).toEqual(['FanoutQueueUrl', 'TableName', 'WebSocketUrl']);
   });
 });

@@ -177,7 +177,7 @@ describe('Realtime functions', () => {
 
     // Ours, plus the provider of the IoT endpoint lookup (AwsCustomResource's singleton, not configurable).
     const ours = Object.values(functionIds);
-    expect(ours).toHaveLength(5);
+    expect(ours).toHaveLength(6);
     const others = Object.keys(functions).filter((id) => !ours.includes(id));
     expect(others).toEqual([expect.stringMatching(/^AWS679f53fac002430cb0da5b7982bd2287/)]);
     for (const id of ours) {
@@ -195,6 +195,8 @@ describe('Realtime functions', () => {
     expect(functions[functionIds['iot-authorizer'] ?? '']?.Properties.Timeout).toBe(5);
     expect(functions[functionIds['iot-ingress'] ?? '']?.Properties.Timeout).toBe(29);
     expect(functions[functionIds['iot-presence'] ?? '']?.Properties.Timeout).toBe(29);
+    // Half the fan-out claim's staleness (LIMITS.fanoutClaimStaleMs), see fanout.test.ts.
+    expect(functions[functionIds['fanout-worker']]?.Properties.Timeout).toBe(60);
   });
 
   it('are configured only through the protocol ENV names', () => {
@@ -210,6 +212,7 @@ describe('Realtime functions', () => {
       for (const name of Object.keys(env)) expect(allowed, `${handler}: ${name}`).toContain(name);
       // Endpoint overrides are for the emulator: in AWS the SDK's defaults are right.
       expect(env, handler).not.toHaveProperty(ENV.dynamodbEndpoint);
+      expect(env, handler).not.toHaveProperty(ENV.sqsEndpoint);
       expect(env, handler).not.toHaveProperty(ENV.jwksUri);
       expect(env[ENV.logLevel], handler).toBe('debug');
     }
@@ -286,8 +289,10 @@ describe('Realtime IAM', () => {
     ];
     expect(dynamoActionsOf(roleId('ws-routes'))).toEqual([routesActions]);
     expect([...ROUTES_TABLE_ACTIONS].toSorted()).toEqual(routesActions);
-    // The ingress rule runs the same requests as the routes function.
+    // The ingress rule runs the same requests as the routes function; the fan-out worker claims, checkpoints
+    // and completes batches, and cleans up gone connections as every delivery does.
     expect(dynamoActionsOf(roleId('iot-ingress'))).toEqual([routesActions]);
+    expect(dynamoActionsOf(roleId('fanout-worker'))).toEqual([routesActions]);
     expect(dynamoActionsOf(roleId('iot-presence'))).toEqual([
       ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     ]);
@@ -295,7 +300,7 @@ describe('Realtime IAM', () => {
     expect(dynamoActionsOf(roleId('ws-authorizer'))).toEqual([]);
 
     const grantees = allPolicyStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-    expect(grantees).toHaveLength(4);
+    expect(grantees).toHaveLength(5);
   });
 
   it('scopes ManageConnections to this API and stage, for the functions that deliver to WebSocket members', () => {
@@ -309,8 +314,8 @@ describe('Realtime IAM', () => {
     const statements = allPolicyStatements(template).filter((s) =>
       actionsOf(s).some((a) => a.startsWith('execute-api:')),
     );
-    expect(statements).toEqual([expected, expected, expected]);
-    for (const handler of ['ws-routes', 'iot-ingress', 'iot-presence'] as const) {
+    expect(statements).toEqual([expected, expected, expected, expected]);
+    for (const handler of ['ws-routes', 'iot-ingress', 'iot-presence', 'fanout-worker'] as const) {
       expect(statementsOfRole(template, roleId(handler)), handler).toContainEqual(expected);
     }
   });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { IOT_HANDLERS, type IotHandlerName, WS_HANDLERS, type WsHandlerName } from '@viba-realtime/protocol';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { Realtime, type RealtimeProps } from '../src/realtime.js';
+import { FANOUT_WORKER_HANDLER, Realtime, type RealtimeProps } from '../src/realtime.js';
 
 export type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
 export type PolicyStatement = { Action: string | string[]; Effect: string; Resource: unknown; Condition?: unknown };
@@ -19,8 +19,11 @@ export function newApp(): App {
   return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
 }
 
+export type HandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER;
+
 /** Logical ids of the construct's functions, by handler name (the IoT ones only with the MQTT channel on). */
-export type FunctionIds = Record<WsHandlerName, string> & Partial<Record<IotHandlerName, string>>;
+export type FunctionIds = Record<WsHandlerName | typeof FANOUT_WORKER_HANDLER, string> &
+  Partial<Record<IotHandlerName, string>>;
 
 export function synth(props: Partial<RealtimeProps> = {}) {
   const stack = new Stack(newApp(), 'TestStack');
@@ -31,6 +34,7 @@ export function synth(props: Partial<RealtimeProps> = {}) {
   const functionIds: FunctionIds = {
     [WS_HANDLERS.authorizer]: logicalId(realtime.authorizerFunction),
     [WS_HANDLERS.routes]: logicalId(realtime.routesFunction),
+    [FANOUT_WORKER_HANDLER]: logicalId(realtime.fanout.workerFunction),
     ...(realtime.mqtt
       ? {
           [IOT_HANDLERS.authorizer]: logicalId(realtime.mqtt.authorizerFunction),
@@ -40,7 +44,7 @@ export function synth(props: Partial<RealtimeProps> = {}) {
       : {}),
   };
   /** Logical id of a function's role. */
-  const roleId = (handler: WsHandlerName | IotHandlerName) => {
+  const roleId = (handler: HandlerName) => {
     const fn = template.toJSON().Resources[functionIds[handler] ?? ''] as Resource | undefined;
     return ((fn?.Properties.Role as { 'Fn::GetAtt': [string, string] } | undefined)?.['Fn::GetAtt'] ?? [])[0];
   };
