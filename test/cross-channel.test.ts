@@ -1,6 +1,6 @@
 /**
- * One room, two channels, over the real wire: MQTT.js clients (3.1.1 and 5) on the emulated IoT Core and
- * `ws` clients on the emulated API Gateway, both served by the same handlers and the same store. Requests
+ * One room, two channels, over the real wire: MQTT.js clients (3.1.1 and 5, over TCP and over WebSocket) on
+ * the emulated IoT Core and `ws` clients on the emulated API Gateway, both served by the same handlers and the same store. Requests
  * over MQTT go through the IoT rules (emulator rules engine -> `iot-ingress`), deliveries through the real
  * `IoTDataPlaneClient` against the emulator's data plane, presence through the lifecycle events.
  */
@@ -33,6 +33,19 @@ async function ws(sub: string): Promise<TestClient> {
 async function mqttAs(sub: string, suffix: string, protocolVersion: 4 | 5 = 5, subscribe = true): Promise<MqttPeer> {
   if (!emulator.mqttUrl) throw new Error('the emulator runs no MQTT');
   const peer = await MqttPeer.connect(emulator.mqttUrl, { sub, suffix, token: token(sub), protocolVersion, subscribe });
+  openMqtt.push(peer);
+  return peer;
+}
+
+/** An MQTT.js client over WebSocket (`emulator.mqttWsUrl`), the token in the URL's query or as the password. */
+async function mqttWsAs(
+  sub: string,
+  suffix: string,
+  protocolVersion: 4 | 5,
+  tokenIn: 'password' | 'query',
+): Promise<MqttPeer> {
+  if (!emulator.mqttWsUrl) throw new Error('the emulator runs no MQTT over WebSocket');
+  const peer = await MqttPeer.connect(emulator.mqttWsUrl, { sub, suffix, token: token(sub), protocolVersion, tokenIn });
   openMqtt.push(peer);
   return peer;
 }
@@ -284,3 +297,81 @@ describe('MQTT disconnect', () => {
     expect(peer.clientId).toBe('rosa.rec');
   });
 });
+
+describe.each([
+  { protocolVersion: 4, tokenIn: 'query', refused: 5 },
+  { protocolVersion: 5, tokenIn: 'query', refused: 0x87 },
+  { protocolVersion: 4, tokenIn: 'password', refused: 5 },
+  { protocolVersion: 5, tokenIn: 'password', refused: 0x87 },
+] as const)(
+  'MQTT over WebSocket, version $protocolVersion, token in the $tokenIn',
+  ({ protocolVersion, tokenIn, refused }) => {
+    const user = (name: string) => `${name}-ws${protocolVersion}${tokenIn}`;
+
+    it('delivers a WebSocket chat to an MQTT-over-WebSocket member with the same seq, and presence both ways', async () => {
+      const room = nextRoom();
+      const mia = await mqttWsAs(user('mia'), 'w1', protocolVersion, tokenIn);
+      await mia.request({ action: 'join', room, id: 'j' });
+      const wes = await ws(user('wes'));
+      const wesJoined = mia.nextOnRoom(room, (f) => f.type === 'presence');
+      await wes.request({ action: 'join', room });
+      expect(await wesJoined).toMatchObject({ type: 'presence', room, user: user('wes'), state: 'joined' });
+
+      const chat = mia.nextOnRoom(room, (f) => f.type === 'chat');
+      const ack = (await wes.request({ action: 'send', room, id: 'w1', body: { text: 'hi mqtt/ws' } })) as Ack;
+      expect(await chat).toMatchObject({
+        type: 'chat',
+        room,
+        from: user('wes'),
+        id: ack.id,
+        seq: ack.seq,
+        ref: 'w1',
+        body: { text: 'hi mqtt/ws' },
+      });
+
+      const left = wes.next((f) => f.type === 'presence' && f.room === room && f.state === 'left');
+      await mia.close();
+      expect(await left).toMatchObject({ user: user('mia'), state: 'left' });
+    });
+
+    it('delivers a chat published over MQTT-over-WebSocket to a ws member with the ack seq', async () => {
+      const room = nextRoom();
+      const wes = await ws(user('wes'));
+      await wes.request({ action: 'join', room });
+      const mia = await mqttWsAs(user('mia'), 'w2', protocolVersion, tokenIn);
+      const miaJoined = wes.next((f) => f.type === 'presence' && f.room === room);
+      await mia.request({ action: 'join', room, id: 'j' });
+      expect(await miaJoined).toMatchObject({ type: 'presence', room, user: user('mia'), state: 'joined' });
+
+      const viaRequests = wes.nextChat(room);
+      const ack = (await mia.request({ action: 'send', room, id: 'm1', body: { text: 'hi ws' } })) as Ack;
+      expect(ack).toMatchObject({ type: 'ack', action: 'send', ref: 'm1', room });
+      expect(await viaRequests).toMatchObject({ from: user('mia'), seq: ack.seq, ref: 'm1', body: { text: 'hi ws' } });
+
+      // The room's send topic, from a tab that connected after the join (the policy grants it at CONNECT).
+      const tab = await mqttWsAs(user('mia'), 'w3', protocolVersion, tokenIn);
+      await tab.request({ action: 'join', room, id: 'j' });
+      const viaRoomTopic = wes.nextChat(room);
+      const answer = tab.response('m2');
+      await tab.client.publishAsync(topics.roomSend(room), JSON.stringify({ id: 'm2', body: { text: 'direct' } }), {
+        qos: 1,
+      });
+      const roomAck = (await answer) as Ack;
+      expect(roomAck).toMatchObject({ type: 'ack', action: 'send', ref: 'm2', room, seq: (ack.seq ?? 0) + 1 });
+      expect(await viaRoomTopic).toMatchObject({ from: user('mia'), seq: roomAck.seq, ref: 'm2' });
+    });
+
+    it.each([
+      ['a malformed', () => 'not-a-jwt'],
+      ['an expired', () => emulator.issuer.mint({ sub: user('eve'), tokenUse: 'id', ttlSeconds: -60 })],
+    ])(`refuses %s token at CONNECT (CONNACK ${refused})`, async (_what, badToken) => {
+      if (!emulator.mqttWsUrl) throw new Error('the emulator runs no MQTT over WebSocket');
+      const options = { sub: user('eve'), suffix: 'bad', token: badToken(), protocolVersion, tokenIn };
+      expect(await MqttPeer.refusal(emulator.mqttWsUrl, options)).toBe(refused);
+      // And it still serves the next client.
+      const ok = await mqttWsAs(user('eve'), 'good', protocolVersion, tokenIn);
+      expect(await ok.request({ action: 'ping', id: 'p' })).toMatchObject({ type: 'pong', ref: 'p' });
+      await ok.close();
+    });
+  },
+);

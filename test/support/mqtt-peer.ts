@@ -1,12 +1,27 @@
 /** An MQTT.js client of the MQTT channel, shaped like the WebSocket `TestClient`: frames by topic, awaited. */
 import type { ServerFrame } from '@viba-realtime/protocol';
-import { clientIdFor, topics } from '@viba-realtime/protocol';
+import { clientIdFor, TOKEN_QUERY_PARAM, topics } from '@viba-realtime/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { FrameWithOptionalId } from './ws-client.js';
 
 interface Received {
   topic: string;
   frame: ServerFrame;
+}
+
+/** How {@link MqttPeer.connect} reaches the broker and presents the token. */
+export interface MqttPeerOptions {
+  sub: string;
+  suffix: string;
+  token: string;
+  protocolVersion: 4 | 5;
+  /** Subscribe to the user's responses and rooms topics after connecting. @default true */
+  subscribe?: boolean;
+  /**
+   * Where the token goes: the CONNECT password (any MQTT client), or the `?token=` query of the WebSocket
+   * upgrade, as browsers send it (they cannot set headers); only for a `ws://` URL. @default 'password'
+   */
+  tokenIn?: 'password' | 'query';
 }
 
 interface Waiter {
@@ -40,22 +55,13 @@ export class MqttPeer {
   }
 
   /**
-   * Connects as `clientIdFor(sub, suffix)` with the token as password and subscribes to the user's responses
-   * and rooms topics (unless `subscribe` is false).
+   * Connects as `clientIdFor(sub, suffix)` with the token as password (or in the WebSocket URL's query, see
+   * {@link MqttPeerOptions.tokenIn}) and subscribes to the user's responses and rooms topics (unless
+   * `subscribe` is false). `url` is `mqtt://` (TCP) or `ws://.../mqtt` (MQTT over WebSocket).
    */
-  static async connect(
-    url: string,
-    options: { sub: string; suffix: string; token: string; protocolVersion: 4 | 5; subscribe?: boolean },
-  ): Promise<MqttPeer> {
+  static async connect(url: string, options: MqttPeerOptions): Promise<MqttPeer> {
     const clientId = clientIdFor(options.sub, options.suffix);
-    const client = await mqtt.connectAsync(url, {
-      clientId,
-      username: 'any',
-      password: options.token,
-      protocolVersion: options.protocolVersion,
-      reconnectPeriod: 0,
-      connectTimeout: 5_000,
-    });
+    const client = await mqtt.connectAsync(target(url, options), { clientId, ...connectOptions(options) });
     const peer = new MqttPeer(client, options.sub, clientId);
     if (options.subscribe !== false) {
       const granted = await client.subscribeAsync(
@@ -65,6 +71,35 @@ export class MqttPeer {
       for (const grant of granted) if (grant.qos !== 1) throw new Error(`subscription refused: ${grant.topic}`);
     }
     return peer;
+  }
+
+  /**
+   * Connects as {@link connect} would, expecting a refusal: resolves with the CONNACK code MQTT.js reports
+   * (3.1.1 return code, e.g. 5 Not authorized; MQTT 5 reason code, e.g. 0x87), or `undefined` when the
+   * connection closed without one. Rejects if the CONNECT was accepted.
+   */
+  static refusal(url: string, options: Omit<MqttPeerOptions, 'subscribe'>): Promise<number | undefined> {
+    const client = mqtt.connect(target(url, options), {
+      clientId: clientIdFor(options.sub, options.suffix),
+      ...connectOptions(options),
+    });
+    return new Promise((resolve, reject) => {
+      client.once('connect', () => {
+        client.end(true);
+        reject(new Error('the CONNECT was accepted'));
+      });
+      client.once('error', (error) => {
+        client.end(true);
+        // A CONNACK refusal carries a numeric code; a socket error (ECONNREFUSED, ...) a string one.
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'number') resolve(code);
+        else reject(error);
+      });
+      client.once('close', () => {
+        client.end(true);
+        resolve(undefined);
+      });
+    });
   }
 
   /** Resolves with the first unread message matching `predicate`, now or when it arrives. */
@@ -99,4 +134,23 @@ export class MqttPeer {
     if (this.client.disconnected) return;
     await this.client.endAsync();
   }
+}
+
+/** The URL to connect to: with the token in the query when it goes there. */
+function target(url: string, options: Pick<MqttPeerOptions, 'token' | 'tokenIn'>): string {
+  if (options.tokenIn !== 'query') return url;
+  const withToken = new URL(url);
+  withToken.searchParams.set(TOKEN_QUERY_PARAM, options.token);
+  return withToken.toString();
+}
+
+function connectOptions(options: Pick<MqttPeerOptions, 'token' | 'tokenIn' | 'protocolVersion'>) {
+  return {
+    username: 'any',
+    ...(options.tokenIn === 'query' ? {} : { password: options.token }),
+    protocolVersion: options.protocolVersion,
+    // No reconnects: a refused or dropped client stays so, and the test sees why.
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+  };
 }
