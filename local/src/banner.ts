@@ -32,9 +32,15 @@ function mqttLines(emulator: Emulator, token: string): string {
   // go to mqtt.connect() as they are, so --protocolVersion 5 selects MQTT 5.
   return `  MQTT           ${emulator.mqttUrl}  (IoT Core; token as the password, client id {sub} or ${clientIdFor('{sub}', 'xyz')})
   MQTT over WS   ${emulator.mqttWsUrl}?token=<idToken>
-  IoT data plane ${emulator.iotDataEndpoint}/topics/{topic}  (IoTDataPlaneClient endpoint)
+  IoT data plane ${emulator.iotDataEndpoint}/topics/{topic}, /connections/{clientId}  (IoTDataPlaneClient endpoint)
   MQTT try-it    npx mqtt sub -h ${hostname.replace(/^\[|\]$/g, '')} -p ${port} -i ${clientIdFor('alice', 'cli')} -u x -P ${token} -t 'rt/users/alice/inbox' --protocolVersion 5 -v
 `;
+}
+
+/** The fan-out queue's line (empty without a queue). */
+function queueLine(emulator: Emulator): string {
+  if (!emulator.fanoutQueueUrl) return '';
+  return `  Fan-out queue  ${emulator.fanoutQueueUrl}  (SQS; SQSClient endpoint ${emulator.sqsEndpoint})\n`;
 }
 
 /** The start banner: every URL, a sample token, and the network warning when the host is not loopback. */
@@ -55,7 +61,7 @@ ${warning}
   JWKS           ${emulator.jwksUri}
   Dev tokens     ${emulator.httpUrl}/dev/token?sub=alice&groups=admin&ttl=3600
   Token uses     ${emulator.env.VIBA_TOKEN_USE}
-${mqttLines(emulator, sampleToken)}
+${queueLine(emulator)}${mqttLines(emulator, sampleToken)}
   Sample ${sampleName} for alice (valid 1 h):
   ${sampleToken}
 

@@ -225,6 +225,12 @@ function describeFrame(frame: Record<string, unknown>): string {
       return `! ${frame.code}: ${frame.message}`;
     case 'pong':
       return '';
+    case 'notification':
+      return `(notification) ${typeof body?.text === 'string' ? body.text : JSON.stringify(body)}`;
+    case 'announcement':
+      return `(announcement${frame.group ? ` to ${frame.group}` : ''}) ${typeof body?.text === 'string' ? body.text : JSON.stringify(body)}`;
+    case 'inbox':
+      return `* ${frame.unread} unread notification(s)`;
     default:
       return JSON.stringify(frame);
   }
@@ -276,6 +282,8 @@ async function runChat(args: string[]): Promise<void> {
   };
   const sendFrame = (frame: Record<string, unknown>) => ws.send(JSON.stringify(frame));
   sendFrame({ action: 'join', room, id: nextId() });
+  // What arrived while this user was away, as the SDK asks on every connect.
+  sendFrame({ action: 'inbox', id: nextId(), body: { limit: 1 } });
   // API Gateway drops a connection after 10 idle minutes; a ping every 5 keeps a quiet REPL connected.
   const keepAlive = setInterval(() => sendFrame({ action: 'ping', id: nextId() }), 5 * 60 * 1000);
 

@@ -1,14 +1,16 @@
 /**
  * The local emulator in one call: a DynamoDB-API server (or an external endpoint), the dev token issuer,
  * one HTTP port serving the emulated API Gateway WebSocket API, its `@connections` API, the JWKS,
- * `/dev/token`, MQTT over WebSocket (`/mqtt`) and IoT's data-plane `POST /topics/{topic}`, and the IoT Core
- * emulation's MQTT port. The Lambdas are the real handler factories, configured with exactly the environment
- * variables the CDK stack sets in AWS, pointed at the emulator's endpoints.
+ * `/dev/token`, SQS's JSON API (the fan-out queue), MQTT over WebSocket (`/mqtt`) and IoT's data plane
+ * (`/topics/{topic}`, `/connections/{clientId}`), and the IoT Core emulation's MQTT port. The Lambdas are the
+ * real handler factories, configured with exactly the environment variables the CDK stack sets in AWS, pointed
+ * at the emulator's endpoints; the fan-out worker is invoked by the queue's emulated event source mapping.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { HandlerEnv } from '@viba-realtime/lambdas/handlers/events';
+import { createFanoutWorkerHandler } from '@viba-realtime/lambdas/handlers/fanout-worker';
 import { createIotAuthorizerHandler } from '@viba-realtime/lambdas/handlers/iot-authorizer';
 import { createIotIngressHandler } from '@viba-realtime/lambdas/handlers/iot-ingress';
 import { createIotPresenceHandler } from '@viba-realtime/lambdas/handlers/iot-presence';
@@ -26,6 +28,8 @@ import { createIotCore, type IotAuthorizerFunction, type IotCore } from './iot/i
 import { createIotRules, type IotRulesEngine, type IotRuleTargets } from './iot/rules.js';
 import { createEmulatorLogger, type LogLevel } from './log.js';
 import { isLoopbackUrl } from './loopback.js';
+import { LocalSqsQueue, type QueueSettings, type SqsWorkerFunction } from './queue/local-queue.js';
+import { LocalSqs } from './queue/sqs-api.js';
 import { type Clock, systemClock } from './time.js';
 
 /** Options of {@link startEmulator}. Every field is optional. */
@@ -81,6 +85,18 @@ export interface EmulatorOptions {
   /** Emulator log level. The handlers' own (JSON) logs follow at `debug` and `silent`; otherwise they show
    * warnings and errors only, so the emulator's one-line-per-call log stays readable. @default 'info' */
   logLevel?: LogLevel;
+  /**
+   * The fan-out queue (SQS) and the event source mapping that drains it into the `fanout-worker` Lambda:
+   * settings to override (`visibilityTimeoutMs`, `maxReceiveCount`, `concurrency`, `batchSize`,
+   * `maxMessageBytes`; tests set `visibilityTimeoutMs: 0`), or `false` to run without a queue (the handlers
+   * then get no `VIBA_FANOUT_QUEUE_URL` and deliver every fan-out inline). @default QUEUE_DEFAULTS
+   */
+  fanoutQueue?: Partial<QueueSettings> | false;
+  /**
+   * Test hook: invoke this function instead of the real `fanout-worker` handler (e.g. one that fails, to watch
+   * redeliveries and dead letters). Emulator only; `npm start` never sets it.
+   */
+  fanoutWorker?: SqsWorkerFunction;
 }
 
 /** A running emulator. */
@@ -110,6 +126,13 @@ export interface Emulator {
   broker: Broker | undefined;
   /** The IoT Core emulation with its test hooks (`runDueTimers`, `session`); undefined with `iot: false`. */
   iot: IotCore | undefined;
+  /** `http://host:port`: the `endpoint` for `SQSClient` (`VIBA_SQS_ENDPOINT`). */
+  sqsEndpoint: string;
+  /** `http://host:port/{accountId}/viba-realtime-fanout` (`VIBA_FANOUT_QUEUE_URL`); undefined with
+   * `fanoutQueue: false`. A backend publisher configured with it and {@link Emulator.sqsEndpoint} queues here. */
+  fanoutQueueUrl: string | undefined;
+  /** The fan-out queue with its test hooks (`idle()`, `deadLetters`, `stats`); undefined with `fanoutQueue: false`. */
+  fanoutQueue: LocalSqsQueue | undefined;
   /** The environment the handlers were built with (the same names the CDK stack sets). */
   env: HandlerEnv;
   /** Closes every MQTT connection and WebSocket connection (each gets `$disconnect`), then the servers. */
@@ -126,6 +149,9 @@ export const TOKEN_USES: readonly TokenUse[] = ['id', 'access'];
 export function isTokenUse(value: string): value is TokenUse {
   return (TOKEN_USES as readonly string[]).includes(value);
 }
+
+/** The fan-out queue's name: its URL is `{httpUrl}/{accountId}/viba-realtime-fanout`. */
+export const FANOUT_QUEUE_NAME = 'viba-realtime-fanout';
 
 /** The defaults of {@link EmulatorOptions}, merged once. */
 export const EMULATOR_DEFAULTS = {
@@ -266,9 +292,38 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
             logger,
             serverName: urlHost(o.host).replace(/^\[|\]$/g, ''),
           });
-    const server = createLocalHttpServer({ gateway, issuer, logger, ...(iot ? { broker: iot.broker } : {}) });
+    // Created before anything can send to it; the worker is attached once the handlers are built.
+    const sqs = new LocalSqs();
+    const fanoutQueue =
+      o.fanoutQueue === false
+        ? undefined
+        : sqs.add(
+            new LocalSqsQueue({
+              name: FANOUT_QUEUE_NAME,
+              accountId: o.accountId,
+              region: o.region,
+              clock,
+              logger,
+              settings: o.fanoutQueue ?? {},
+              functionName: 'viba-fanout-worker',
+            }),
+          );
+    // Set once the ports are known (below); `/dev/config` answers 404 until then.
+    let publisherConfig: Record<string, unknown> | undefined;
+    const server = createLocalHttpServer({
+      gateway,
+      issuer,
+      logger,
+      sqs,
+      publisherConfig: () => publisherConfig,
+      ...(iot ? { broker: iot.broker } : {}),
+    });
     const port = await listen(server, o.port, o.host);
     cleanups.push(() => closeServer(server));
+    // Runs after the gateway and the broker closed (cleanups run newest first), so the fan-outs their last
+    // `$disconnect` / lifecycle handlers queue are accepted, and before the HTTP server and DynamoDB close, so
+    // the worker invocations in flight finish against live endpoints. What is left is dropped with a warning.
+    cleanups.push(() => sqs.close());
     cleanups.push(() => gateway.close());
     let mqttPort: number | undefined;
     if (iot) {
@@ -283,6 +338,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const httpUrl = `http://${urlHost(o.host)}:${port}`;
     const connectionsEndpoint = `${httpUrl}/${o.stage}`;
     const jwksUri = `${httpUrl}${jwksPath(o.userPoolId)}`;
+    const fanoutQueueUrl = fanoutQueue ? `${httpUrl}${fanoutQueue.path}` : undefined;
     const env: HandlerEnv = Object.freeze({
       [ENV.tableName]: o.tableName,
       [ENV.userPoolId]: o.userPoolId,
@@ -291,6 +347,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       [ENV.connectionsEndpoint]: connectionsEndpoint,
       // MQTT deliveries go to the emulator's data plane (`POST /topics/{topic}`), as to IoT's in AWS.
       ...(iot ? { [ENV.iotEndpoint]: httpUrl } : {}),
+      // Large fan-outs are queued on the emulator's SQS (`SendMessageBatch` on the HTTP port), as on SQS in AWS.
+      ...(fanoutQueueUrl ? { [ENV.fanoutQueueUrl]: fanoutQueueUrl, [ENV.sqsEndpoint]: httpUrl } : {}),
       [ENV.dynamodbEndpoint]: dynamodbEndpoint,
       [ENV.jwksUri]: jwksUri,
       [ENV.logLevel]: handlerLogLevel(o.logLevel),
@@ -301,6 +359,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       // user's, which the SDK's default chain finds when none are given here.
       ...(isLoopbackUrl(dynamodbEndpoint) ? { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } : {}),
     });
+    // What a backend publisher needs to reach this emulator: the same endpoints the handlers use.
+    publisherConfig = {
+      tableName: o.tableName,
+      connectionsEndpoint,
+      region: o.region,
+      dynamodbEndpoint,
+      ...(iot ? { iotEndpoint: httpUrl } : {}),
+      ...(fanoutQueueUrl ? { fanoutQueueUrl, sqsEndpoint: httpUrl } : {}),
+      ...(isLoopbackUrl(dynamodbEndpoint) ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    };
     authorizer = createWsAuthorizerHandler(env, { clock });
     routes = createWsRoutesHandler(env, { clock });
     if (iot) {
@@ -310,6 +378,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         presence: createIotPresenceHandler(env, { clock }),
       };
     }
+    // The event source mapping invokes the worker with the same environment (its `@connections` and IoT
+    // endpoints, and the queue for re-queues of failed deliveries).
+    fanoutQueue?.attach(o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock }));
 
     let closed: Promise<void> | undefined;
     return {
@@ -328,6 +399,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       iotDataEndpoint: iot ? httpUrl : undefined,
       broker: iot?.broker,
       iot,
+      sqsEndpoint: httpUrl,
+      fanoutQueueUrl,
+      fanoutQueue,
       env,
       close() {
         closed ??= runCleanups(cleanups);

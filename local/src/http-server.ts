@@ -1,7 +1,8 @@
 /**
  * The emulator's single HTTP port: the WebSocket API (upgrades on `/{stage}`), its `@connections`
- * management API, the dev issuer's JWKS at Cognito's path, the emulator-only `/dev/token`, and, with IoT
- * Core emulated, MQTT over WebSocket (upgrades on `/mqtt`) and the IoT data plane's `POST /topics/{topic}`.
+ * management API, the dev issuer's JWKS at Cognito's path, the emulator-only `/dev/token`, SQS's JSON API
+ * (requests with `x-amz-target: AmazonSQS.*`) and, with IoT Core emulated, MQTT over WebSocket (upgrades on
+ * `/mqtt`) and the IoT data plane (`POST /topics/{topic}`, `GET`/`DELETE /connections/{clientId}`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Broker } from './broker/broker.js';
@@ -11,14 +12,21 @@ import type { DevIssuer } from './identity/dev-issuer.js';
 import { parseDevTokenQuery } from './identity/dev-token-query.js';
 import { handleDataPlaneRequest } from './iot/data-plane.js';
 import type { EmulatorLogger } from './log.js';
+import { isLoopbackHost } from './loopback.js';
+import { handleSqsRequest, type LocalSqs } from './queue/sqs-api.js';
 
 /** Options of {@link createLocalHttpServer}. */
 export interface LocalHttpServerOptions {
   gateway: WebSocketGateway;
   issuer: DevIssuer;
   logger: EmulatorLogger;
-  /** The IoT Core emulation's broker: serves `/mqtt` upgrades and `POST /topics/{topic}`. */
+  /** The IoT Core emulation's broker: serves `/mqtt` upgrades, `POST /topics/{topic}` and `/connections/{clientId}`. */
   broker?: Broker;
+  /** The SQS emulation: serves `POST` requests with `x-amz-target: AmazonSQS.*` (on any path). */
+  sqs?: LocalSqs;
+  /** The backend publisher's settings for this emulator, served at `GET /dev/config` to loopback clients
+   * (undefined until the emulator knows its ports). */
+  publisherConfig?: () => Record<string, unknown> | undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
@@ -43,9 +51,11 @@ export function jwksPath(userPoolId: string): string {
  * server.listen(0, '127.0.0.1');
  */
 export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
-  const { gateway, issuer, logger, broker } = options;
+  const { gateway, issuer, logger, broker, sqs } = options;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // First: SQS requests are recognised by their header alone, and their path is `/`.
+    if (sqs && (await handleSqsRequest(sqs, logger, req, res))) return;
     if (await handleConnectionsRequest(gateway, logger, req, res)) return;
     if (broker && (await handleDataPlaneRequest(broker, logger, req, res))) return;
     req.resume();
@@ -69,6 +79,16 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
       const { sub, username, groups, ttlSeconds } = parsed.value;
       logger.line('debug', 'TOKEN', `${sub} groups=${groups.join(',') || '-'} ttl=${ttlSeconds}s`);
       sendJson(res, 200, issuer.mintPair({ sub, username, groups, ttlSeconds }));
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/dev/config') {
+      const config = options.publisherConfig?.();
+      // Endpoints and dummy credentials only, but still nothing for a client beyond this machine.
+      if (config === undefined || !isLoopbackHost(req.socket.remoteAddress ?? '')) {
+        sendJson(res, 404, { message: 'Not Found' });
+        return;
+      }
+      sendJson(res, 200, config);
       return;
     }
     if (gateway.isGatewayPath(url.pathname)) {

@@ -1,7 +1,7 @@
 /**
  * @viba-realtime/local: the emulator of viba-realtime's AWS stack (API Gateway WebSocket + `@connections`,
- * IoT Core's MQTT broker, custom authorizer, policies and data plane, DynamoDB API, a dev Cognito token
- * issuer), running the real Lambda handlers.
+ * IoT Core's MQTT broker, custom authorizer, policies and data plane, DynamoDB API, SQS with the fan-out
+ * worker's event source mapping, a dev Cognito token issuer), running the real Lambda handlers.
  */
 export * from './banner.js';
 export * from './dynamodb/server.js';
@@ -18,4 +18,7 @@ export * from './iot/data-plane.js';
 export * from './iot/iot-core.js';
 export * from './log.js';
 export * from './loopback.js';
+export * from './queue/local-queue.js';
+export * from './queue/sqs-api.js';
+export * from './queue/sqs-messages.js';
 export * from './time.js';

@@ -272,6 +272,9 @@ export interface Store {
   claimBatch(batchId: string, now: number): Promise<BatchClaim>;
   /** Records that the first `doneCount` targets of a claimed batch were delivered. */
   checkpointBatch(batchId: string, doneCount: number): Promise<void>;
+  /** Gives a running batch's claim up (its worker failed and the queue will retry the message): the next
+   * claim takes it over at once, from its checkpoint. */
+  releaseBatch(batchId: string): Promise<void>;
   /** Marks a batch done (kept a day, so a late duplicate of its queue message finds it done). */
   completeBatch(batchId: string, now: number): Promise<void>;
 

@@ -847,6 +847,17 @@ export class DynamoDbStore implements Store {
     });
   }
 
+  async releaseBatch(batchId: string): Promise<void> {
+    // claimedAt 0 is older than any stale bound: the next claim takes the batch over with its checkpoint.
+    await this.conditionalUpdate({
+      Key: keys.fanoutBatch(batchId),
+      UpdateExpression: 'SET claimedAt = :zero',
+      ConditionExpression: '#state = :running',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':zero': 0, ':running': 'running' },
+    });
+  }
+
   async completeBatch(batchId: string, now: number): Promise<void> {
     // Unconditional: a done mark is what a late duplicate of the batch must find, claimed before or not.
     await this.client.send(

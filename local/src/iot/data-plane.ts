@@ -1,21 +1,35 @@
 /**
- * IoT Core's data-plane `Publish` (`POST /topics/{topic}`) on the emulator's HTTP port, answering as the
- * service model of `@aws-sdk/client-iot-data-plane` describes it, so the real `IoTDataPlaneClient` works
- * against it: query `qos`, `retain`, `contentType`, `responseTopic`, `messageExpiry`; headers
- * `x-amz-mqtt5-user-properties` (base64 JSON), `x-amz-mqtt5-payload-format-indicator`,
- * `x-amz-mqtt5-correlation-data` (base64); the body is the payload. Errors carry `x-amz-errortype`, from which
- * the SDK picks the exception class (`InvalidRequestException` 400, `RequestEntityTooLargeException` 413, ...).
+ * IoT Core's data plane on the emulator's HTTP port, answering as the service model of
+ * `@aws-sdk/client-iot-data-plane` describes it, so the real `IoTDataPlaneClient` works against it:
+ *
+ * - `Publish` (`POST /topics/{topic}`): query `qos`, `retain`, `contentType`, `responseTopic`, `messageExpiry`;
+ *   headers `x-amz-mqtt5-user-properties` (base64 JSON), `x-amz-mqtt5-payload-format-indicator`,
+ *   `x-amz-mqtt5-correlation-data` (base64); the body is the payload.
+ * - `DeleteConnection` (`DELETE /connections/{clientId}?cleanSession=&preventWillMessage=`): the broker closes
+ *   that client's connection (MQTT 5: DISCONNECT 0x98 Administrative action) and IoT's `disconnected`
+ *   lifecycle event follows with `disconnectReason: API_INITIATED_DISCONNECT`. The two flags are accepted
+ *   and change nothing: the broker keeps no persistent sessions and publishes no wills.
+ * - `GetConnection` (`GET /connections/{clientId}`): `connected`, `clientId`, `cleanSession`,
+ *   `connectedSince` (and `sourceIp` with `includeSocketInformation=true`) of a connected client.
+ *
+ * A client that is not connected is 404 `ResourceNotFoundException`. Errors carry `x-amzn-errortype`, from
+ * which the SDK picks the exception class (`InvalidRequestException` 400, `RequestEntityTooLargeException`
+ * 413, ...).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { IOT_LIMITS } from '@viba-realtime/protocol';
 import type { Broker } from '../broker/broker.js';
 import { InvalidTopicError, PayloadTooLargeError } from '../broker/errors.js';
+import { ReasonCode } from '../broker/limits.js';
 import type { BrokerQoS, PublishProperties } from '../broker/types.js';
 import type { EmulatorLogger } from '../log.js';
 
 /** The path prefix of the data plane's Publish. */
 export const DATA_PLANE_PUBLISH_PREFIX = '/topics/';
+
+/** The path prefix of the data plane's DeleteConnection and GetConnection. */
+export const DATA_PLANE_CONNECTIONS_PREFIX = '/connections/';
 
 /** A request the data plane refuses, with the status and `x-amzn-ErrorType` IoT's model gives it. */
 export class DataPlaneError extends Error {
@@ -30,9 +44,9 @@ export class DataPlaneError extends Error {
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, errorType?: string): void {
-  const body = JSON.stringify(value);
+  const body = value === undefined ? '' : JSON.stringify(value);
   res.writeHead(status, {
-    'content-type': 'application/json',
+    ...(value === undefined ? {} : { 'content-type': 'application/json' }),
     'content-length': Buffer.byteLength(body),
     'x-amzn-requestid': randomUUID(),
     ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
@@ -120,10 +134,105 @@ function properties(req: IncomingMessage, query: URLSearchParams): PublishProper
   return Object.keys(p).length > 0 ? p : undefined;
 }
 
+function parseBoolean(query: URLSearchParams, name: string): boolean {
+  const value = query.get(name);
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw invalid(`${name} must be true or false, got "${value}"`);
+}
+
+/** Splits a request target into its path segment after `prefix` (still percent-encoded) and its query. */
+function splitTarget(target: string, prefix: string): { raw: string; query: URLSearchParams } {
+  const queryAt = target.indexOf('?');
+  return {
+    raw: target.slice(prefix.length, queryAt === -1 ? undefined : queryAt),
+    query: new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1)),
+  };
+}
+
+function decodeSegment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalid(`the ${what} is not valid percent-encoding`);
+  }
+}
+
+/** Publish: see the module's description. */
+async function publish(broker: Broker, logger: EmulatorLogger, req: IncomingMessage, res: ServerResponse) {
+  const { raw, query } = splitTarget(req.url ?? '/', DATA_PLANE_PUBLISH_PREFIX);
+  if (req.method !== 'POST') throw new DataPlaneError(405, 'MethodNotAllowedException', 'Method not allowed');
+  const topic = decodeSegment(raw, 'topic');
+  const qos = parseQos(query.get('qos'));
+  const retain = parseRetain(query.get('retain'));
+  const props = properties(req, query);
+  const payload = await readPayload(req, broker.limits.maxPayloadBytes ?? IOT_LIMITS.maxPayloadBytes);
+  let receivers: number;
+  try {
+    receivers = await broker.publish(topic, payload, { qos, retain, ...(props ? { properties: props } : {}) });
+  } catch (error) {
+    if (error instanceof InvalidTopicError) throw invalid(error.message);
+    if (error instanceof PayloadTooLargeError)
+      throw new DataPlaneError(413, 'RequestEntityTooLargeException', error.message);
+    throw error;
+  }
+  logger.line('debug', 'IOTDATA', `publish ${topic} qos${qos} ${payload.length}B -> ${receivers}`);
+  sendJson(res, 200, { message: 'OK', traceId: randomUUID() });
+}
+
+/** DeleteConnection and GetConnection: see the module's description. */
+async function connection(broker: Broker, logger: EmulatorLogger, req: IncomingMessage, res: ServerResponse) {
+  const { raw, query } = splitTarget(req.url ?? '/', DATA_PLANE_CONNECTIONS_PREFIX);
+  // ListSubscriptions and SendDirectMessage live under the client's path; they are not emulated.
+  if (raw.includes('/'))
+    throw new DataPlaneError(501, 'NotImplementedException', `${req.method} ${req.url} is not emulated`);
+  if (req.method !== 'DELETE' && req.method !== 'GET')
+    throw new DataPlaneError(405, 'MethodNotAllowedException', 'Method not allowed');
+  const clientId = decodeSegment(raw, 'client id');
+  // The model's pattern ^[^$].* and length 1-128.
+  if (clientId === '' || clientId.startsWith('$') || clientId.length > 128)
+    throw invalid(`clientId must be 1-128 characters not starting with $, got "${clientId}"`);
+  const client = broker.client(clientId);
+  if (req.method === 'GET') {
+    const socket = parseBoolean(query, 'includeSocketInformation');
+    req.resume();
+    if (client === undefined) throw notConnected(clientId);
+    logger.line('debug', 'IOTDATA', `GetConnection ${clientId}`);
+    sendJson(res, 200, {
+      connected: true,
+      clientId,
+      // The broker keeps no persistent sessions: every session is clean.
+      cleanSession: true,
+      connectedSince: client.connectedAt,
+      ...(socket && client.remoteAddress !== undefined ? { sourceIp: unmapped(client.remoteAddress) } : {}),
+    });
+    return;
+  }
+  // Checked, then ignored: no persistent sessions to clean, no wills to hold back.
+  parseBoolean(query, 'cleanSession');
+  parseBoolean(query, 'preventWillMessage');
+  req.resume();
+  if (client === undefined) throw notConnected(clientId);
+  // Resolves once the connection is closed and its lifecycle event published.
+  await client.disconnect(ReasonCode.AdministrativeAction, 'API_INITIATED_DISCONNECT');
+  logger.line('info', 'IOTDATA', `DeleteConnection ${clientId}: disconnected`);
+  sendJson(res, 200, undefined);
+}
+
+function notConnected(clientId: string): DataPlaneError {
+  return new DataPlaneError(404, 'ResourceNotFoundException', `No connection found for client ID ${clientId}`);
+}
+
+/** `::ffff:127.0.0.1` as `127.0.0.1`. */
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
 /**
- * Serves `POST /topics/{topic}` and returns true; returns false (touching nothing) for any other request.
- * The topic is the percent-decoded path segment (the SDK encodes `/` as `%2F`; literal slashes work too).
- * Signatures are not verified, but an unsigned request is refused with 403 as AWS refuses it.
+ * Serves the data plane's `POST /topics/{topic}` and `/connections/{clientId}` and returns true; returns false
+ * (touching nothing) for any other request. Path parameters are percent-decoded (the SDK encodes `/` as `%2F`;
+ * literal slashes in a topic work too). Signatures are not verified, but an unsigned request is refused with
+ * 403 as AWS refuses it.
  */
 export async function handleDataPlaneRequest(
   broker: Broker,
@@ -132,34 +241,12 @@ export async function handleDataPlaneRequest(
   res: ServerResponse,
 ): Promise<boolean> {
   const target = req.url ?? '/';
-  if (!target.startsWith(DATA_PLANE_PUBLISH_PREFIX)) return false;
-  const queryAt = target.indexOf('?');
-  const rawTopic = target.slice(DATA_PLANE_PUBLISH_PREFIX.length, queryAt === -1 ? undefined : queryAt);
-  const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
+  const isPublish = target.startsWith(DATA_PLANE_PUBLISH_PREFIX);
+  if (!isPublish && !target.startsWith(DATA_PLANE_CONNECTIONS_PREFIX)) return false;
   try {
-    if (req.method !== 'POST') throw new DataPlaneError(405, 'MethodNotAllowedException', 'Method not allowed');
     if (!req.headers.authorization) throw new DataPlaneError(403, 'ForbiddenException', 'Missing Authentication Token');
-    let topic: string;
-    try {
-      topic = decodeURIComponent(rawTopic);
-    } catch {
-      throw invalid('the topic is not valid percent-encoding');
-    }
-    const qos = parseQos(query.get('qos'));
-    const retain = parseRetain(query.get('retain'));
-    const props = properties(req, query);
-    const payload = await readPayload(req, broker.limits.maxPayloadBytes ?? IOT_LIMITS.maxPayloadBytes);
-    let receivers: number;
-    try {
-      receivers = await broker.publish(topic, payload, { qos, retain, ...(props ? { properties: props } : {}) });
-    } catch (error) {
-      if (error instanceof InvalidTopicError) throw invalid(error.message);
-      if (error instanceof PayloadTooLargeError)
-        throw new DataPlaneError(413, 'RequestEntityTooLargeException', error.message);
-      throw error;
-    }
-    logger.line('debug', 'IOTDATA', `publish ${topic} qos${qos} ${payload.length}B -> ${receivers}`);
-    sendJson(res, 200, { message: 'OK', traceId: randomUUID() });
+    if (isPublish) await publish(broker, logger, req, res);
+    else await connection(broker, logger, req, res);
   } catch (error) {
     if (!(error instanceof DataPlaneError)) throw error;
     req.resume();
