@@ -573,26 +573,48 @@ export class DynamoDbStore implements Store {
     notification: NotificationRecord,
     key?: string,
   ): Promise<{ notification: NotificationRecord; duplicate: boolean }> {
-    if (key !== undefined) {
-      // The key first: of two calls with the same key, the one whose key write wins stores the notification.
-      const used = await this.putUnlessLive(notifyKeyItem(notification, key));
-      if (used !== undefined) {
-        const first = notificationOfKey(used, notification.sub, notification.body);
-        const stored = await this.get(keys.notification(first.sub, first.id));
-        if (stored !== undefined) return { notification: toNotification(stored), duplicate: true };
-        // The key's notification is missing though both expire together: the call that used the key died
-        // between its two writes (or is between them right now). Finish its job, with this call's body.
-        return { notification: await this.storeOnce(first), duplicate: true };
-      }
-    }
-    return { notification: await this.storeOnce(notification), duplicate: false };
+    const { record, duplicate } = await this.putWithKey(notification, key, {
+      keyItem: notifyKeyItem,
+      ofKey: (used) => notificationOfKey(used, notification.sub, notification.body),
+      item: notificationItem,
+      read: toNotification,
+    });
+    return { notification: record, duplicate };
   }
 
-  /** Puts a notification unless it is stored already (a retry, or a racing call finishing the same key);
-   * returns it as stored. Conditional, so a retry cannot mark a notification read since unread again. */
-  private async storeOnce(notification: NotificationRecord): Promise<NotificationRecord> {
-    const stored = await this.putUnlessLive(notificationItem(notification));
-    return stored === undefined ? notification : toNotification(stored);
+  /**
+   * Stores a record under an idempotency key (see {@link Store.putNotification}): the key first, so of two
+   * calls with the same key the one whose key write wins stores its record, and a repeat gets the first one.
+   */
+  private async putWithKey<R>(
+    record: R,
+    key: string | undefined,
+    kind: {
+      keyItem: (r: R, key: string) => Item;
+      ofKey: (used: Item) => R;
+      item: (r: R) => Item;
+      read: (i: Item) => R;
+    },
+  ): Promise<{ record: R; duplicate: boolean }> {
+    if (key !== undefined) {
+      const used = await this.putUnlessLive(kind.keyItem(record, key));
+      if (used !== undefined) {
+        const first = kind.ofKey(used);
+        const stored = await this.get(primaryKey(kind.item(first)));
+        if (stored !== undefined) return { record: kind.read(stored), duplicate: true };
+        // The key's record is missing though both expire together: the call that used the key died between
+        // its two writes (or is between them right now). Finish its job, with this call's body.
+        return { record: await this.putOnce(first, kind), duplicate: true };
+      }
+    }
+    return { record: await this.putOnce(record, kind), duplicate: false };
+  }
+
+  /** Puts a record unless it is stored already (a retry, or a racing call finishing the same key); returns it
+   * as stored. Conditional, so a retry cannot, for example, mark a notification read since unread again. */
+  private async putOnce<R>(record: R, kind: { item: (r: R) => Item; read: (i: Item) => R }): Promise<R> {
+    const stored = await this.putUnlessLive(kind.item(record));
+    return stored === undefined ? record : kind.read(stored);
   }
 
   async listNotifications(
@@ -709,19 +731,13 @@ export class DynamoDbStore implements Store {
     announcement: AnnouncementRecord,
     key?: string,
   ): Promise<{ announcement: AnnouncementRecord; duplicate: boolean }> {
-    if (key !== undefined) {
-      const used = await this.putUnlessLive(announceKeyItem(announcement, key));
-      if (used !== undefined) {
-        const first = announcementOfKey(used, announcement);
-        const stored = await this.get(keys.announcement(first.audience, first.id));
-        if (stored !== undefined) return { announcement: toAnnouncement(stored), duplicate: true };
-        // As for notifications: the call that used the key died between its writes, or is between them.
-        const raced = await this.putUnlessLive(announcementItem(first));
-        return { announcement: raced === undefined ? first : toAnnouncement(raced), duplicate: true };
-      }
-    }
-    const stored = await this.putUnlessLive(announcementItem(announcement));
-    return { announcement: stored === undefined ? announcement : toAnnouncement(stored), duplicate: false };
+    const { record, duplicate } = await this.putWithKey(announcement, key, {
+      keyItem: announceKeyItem,
+      ofKey: (used) => announcementOfKey(used, announcement),
+      item: announcementItem,
+      read: toAnnouncement,
+    });
+    return { announcement: record, duplicate };
   }
 
   async listAnnouncements(
