@@ -1,7 +1,9 @@
 /**
  * {@link Delivery} over AWS IoT Core's data-plane `Publish`: a room's chat and presence frames reach an MQTT
  * member on their own topic `rt/users/{sub}/rooms/{room}` (design: docs/design/mqtt-channel.md, option 1),
- * and request answers on `rt/users/{sub}/responses`, under the shared retry policy (./retry.ts).
+ * notifications on `rt/users/{sub}/inbox`, request answers on `rt/users/{sub}/responses` and announcements on
+ * their broadcast topics ({@link IotDelivery.publish}), under the shared retry policy (./retry.ts); it also
+ * disconnects MQTT clients (data-plane DeleteConnection).
  *
  * IoT never reports a subscriber gone (a publish succeeds with or without subscribers), so this delivery
  * never answers `gone`: MQTT subscriptions are cleaned up by the `disconnected` lifecycle event instead.
