@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['**/test/**/*.test.ts'],
+    include: ['**/test/**/*.test.ts', '**/test/**/*.test.tsx'],
     exclude: ['**/node_modules/**', '**/cdk.out/**'],
     // Each file in its own process: suites start their own servers on ephemeral ports and must not share
     // module state (handler caches, env).
