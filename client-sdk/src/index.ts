@@ -1,25 +1,23 @@
 /**
- * @viba-realtime/client — the typed client SDK. This first version gives raw-WebSocket clients the wire
- * protocol's frame types and validators; the connection state machine, transports, resume and React
- * bindings build on it (see docs/PROTOCOL.md for the frames).
+ * @viba-realtime/client — the typed client SDK for browsers, React Native and Node. See docs/CLIENT.md.
+ * @example
+ * const client = createRealtimeClient({ url, getToken });
+ * const room = client.join('lobby');
+ * room.on('message', (m) => console.log(m.from, m.body));
+ * await room.send({ text: 'hi' });
  */
+
 export type {
-  AckFrame,
   ChatFrame,
-  ClientAction,
   ClientFrame,
   ErrorCode,
-  ErrorFrame,
-  HistoryFrame,
-  HistoryPageFrame,
-  JoinFrame,
   JsonObject,
-  LeaveFrame,
-  PingFrame,
-  PongFrame,
-  PresenceFrame,
   RoomVisibility,
-  SendFrame,
   ServerFrame,
 } from '@viba-realtime/protocol';
-export { ERROR_CODES, LIMITS, TOKEN_QUERY_PARAM, validateClientFrame } from '@viba-realtime/protocol';
+export { ERROR_CODES, LIMITS } from '@viba-realtime/protocol';
+export { CLIENT_DEFAULTS, createRealtimeClient } from './client.js';
+export * from './errors.js';
+export type { Transport, TransportCloseInfo, TransportConnection, TransportHandlers } from './transports/transport.js';
+export { type WebSocketTransportOptions, websocketTransport } from './transports/websocket.js';
+export type * from './types.js';

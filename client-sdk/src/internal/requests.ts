@@ -1,0 +1,194 @@
+/**
+ * Requests and their answers. Every request carries a client id (`id`, echoed as `ref`), so an answer finds
+ * its request whatever order answers come in, and a request re-sent after a reconnect is the same request
+ * to the service (a `send` is stored once). While disconnected, requests wait in a bounded queue.
+ */
+import {
+  type ClientFrame,
+  type ErrorFrame,
+  type ServerFrame,
+  ValidationError,
+  validateClientFrame,
+} from '@viba-realtime/protocol';
+import {
+  ClientClosedError,
+  ConnectionError,
+  OfflineQueueFullError,
+  RequestError,
+  RequestTimeoutError,
+} from '../errors.js';
+import { randomId } from './ids.js';
+
+/** How one request behaves around disconnects. */
+export interface RequestOptions {
+  /** Held (not written) until this says yes, e.g. a `send` until its room is joined again. */
+  gate?: () => boolean;
+  /** Re-sent after a reconnect if the connection dropped before the answer (default true). `false`: fails
+   * with `ConnectionError` instead (a `join`, which its room re-sends itself). */
+  resend?: boolean;
+  /** May wait in the offline queue (default true). `false`: fails at once while disconnected (`ping`). */
+  queue?: boolean;
+  /** Decides what an error answer means; `retry` keeps the request pending and writes it again after
+   * `delayMs` (`conflict`), `hold` keeps it pending unsent until the next flush (`not_joined`). */
+  onError?: (error: ErrorFrame) => { retry: number } | 'hold' | 'fail';
+}
+
+interface Pending {
+  frame: ClientFrame & { id: string };
+  options: RequestOptions;
+  inFlight: boolean;
+  resolve: (frame: ServerFrame) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface RequestQueueOptions {
+  timeoutMs: number;
+  maxQueued: number;
+  /** Writes a frame; throws when the connection is not open. */
+  write: (frame: ClientFrame) => void;
+  isOpen: () => boolean;
+}
+
+/** Converts the protocol's validation error to the SDK's, with the same code. */
+export function toRequestError(error: unknown): Error {
+  if (error instanceof ValidationError) {
+    return new RequestError(error.code, error.message, error.details ? { details: error.details } : undefined);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export class RequestQueue {
+  // Insertion order is the send order: requests queued offline go out in the order they were made.
+  readonly #pending = new Map<string, Pending>();
+  readonly #options: RequestQueueOptions;
+
+  constructor(options: RequestQueueOptions) {
+    this.#options = options;
+  }
+
+  /** Requests waiting to be written (the offline queue). */
+  get queued(): number {
+    let count = 0;
+    for (const pending of this.#pending.values()) if (!pending.inFlight) count++;
+    return count;
+  }
+
+  /** Sends a request; resolves with its answer frame, rejects with a `RequestError` for an `error` answer. */
+  request(frame: ClientFrame, options: RequestOptions = {}): Promise<ServerFrame> {
+    const withId = { ...frame, id: frame.id ?? randomId() } as ClientFrame & { id: string };
+    try {
+      validateClientFrame(withId);
+    } catch (error) {
+      return Promise.reject(toRequestError(error));
+    }
+    if (this.#pending.has(withId.id)) {
+      return Promise.reject(
+        new RequestError('invalid_id', `A request with id "${withId.id}" is already pending.`, {
+          details: { id: withId.id },
+        }),
+      );
+    }
+    const open = this.#options.isOpen();
+    if (!open && options.queue === false) {
+      return Promise.reject(new ConnectionError(`Not connected: "${withId.action}" needs a connection.`));
+    }
+    if (this.queued >= this.#options.maxQueued && (!open || options.gate?.() === false)) {
+      return Promise.reject(new OfflineQueueFullError(this.#options.maxQueued));
+    }
+    return new Promise<ServerFrame>((resolve, reject) => {
+      const pending: Pending = { frame: withId, options, inFlight: false, resolve, reject, timer: undefined };
+      this.#pending.set(withId.id, pending);
+      if (open) this.#write(pending);
+    });
+  }
+
+  /** Writes every queued request whose gate is open (after a connect, or when a room is joined). */
+  flush(): void {
+    if (!this.#options.isOpen()) return;
+    for (const pending of [...this.#pending.values()]) {
+      if (!pending.inFlight) this.#write(pending);
+    }
+  }
+
+  /** Routes an answer frame to its request. Returns false when no request has that `ref`. */
+  answer(frame: ServerFrame): boolean {
+    const ref = 'ref' in frame ? frame.ref : undefined;
+    if (ref === undefined) return false;
+    const pending = this.#pending.get(ref);
+    if (pending === undefined) return false;
+    this.#clearTimer(pending);
+    if (frame.type === 'error') {
+      const decision = pending.options.onError?.(frame) ?? 'fail';
+      if (decision === 'hold') {
+        pending.inFlight = false;
+        return true;
+      }
+      if (decision !== 'fail') {
+        pending.inFlight = false;
+        pending.timer = setTimeout(() => {
+          pending.timer = undefined;
+          if (this.#pending.get(ref) === pending && this.#options.isOpen()) this.#write(pending);
+        }, decision.retry);
+        return true;
+      }
+      this.#pending.delete(ref);
+      pending.reject(RequestError.fromFrame(frame));
+      return true;
+    }
+    this.#pending.delete(ref);
+    pending.resolve(frame);
+    return true;
+  }
+
+  /** The connection dropped: requests in flight go back to the queue (same id), or fail if they may not. */
+  disconnected(): void {
+    for (const [id, pending] of [...this.#pending]) {
+      this.#clearTimer(pending);
+      if (!pending.inFlight) continue;
+      if (pending.options.resend === false || pending.options.queue === false) {
+        this.#pending.delete(id);
+        pending.reject(new ConnectionError(`The connection dropped before "${pending.frame.action}" was answered.`));
+      } else {
+        pending.inFlight = false;
+      }
+    }
+  }
+
+  /** Fails every pending request matching `filter` (all by default). */
+  failAll(error: Error, filter: (frame: ClientFrame) => boolean = () => true): void {
+    for (const [id, pending] of [...this.#pending]) {
+      if (!filter(pending.frame)) continue;
+      this.#clearTimer(pending);
+      this.#pending.delete(id);
+      pending.reject(error);
+    }
+  }
+
+  /** The client closed: everything pending fails. */
+  close(cause?: Error): void {
+    this.failAll(new ClientClosedError(undefined, cause === undefined ? undefined : { cause }));
+  }
+
+  #write(pending: Pending): void {
+    if (pending.options.gate?.() === false) return;
+    try {
+      this.#options.write(pending.frame);
+    } catch {
+      // The socket closed between isOpen() and now; the close handler re-queues or fails it.
+      return;
+    }
+    pending.inFlight = true;
+    const { id, action } = pending.frame;
+    pending.timer = setTimeout(() => {
+      if (this.#pending.get(id) !== pending) return;
+      this.#pending.delete(id);
+      pending.reject(new RequestTimeoutError(action, this.#options.timeoutMs));
+    }, this.#options.timeoutMs);
+  }
+
+  #clearTimer(pending: Pending): void {
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    pending.timer = undefined;
+  }
+}
