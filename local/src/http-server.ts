@@ -3,6 +3,7 @@
  * management API, the dev issuer's JWKS at Cognito's path, the emulator-only `/dev/token`, SQS's JSON API
  * (requests with `x-amz-target: AmazonSQS.*`) and, with IoT Core emulated, MQTT over WebSocket (upgrades on
  * `/mqtt`) and the IoT data plane (`POST /topics/{topic}`, `GET`/`DELETE /connections/{clientId}`).
+ * `/dev/token` and the JWKS answer CORS (any origin), so a web page on another port (`demo/`) can use them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Broker } from './broker/broker.js';
@@ -29,14 +30,36 @@ export interface LocalHttpServerOptions {
   publisherConfig?: () => Record<string, unknown> | undefined;
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    ...headers,
   });
   res.end(body);
+}
+
+/**
+ * CORS for the paths a web page calls directly: `/dev/token` (a page on Vite's origin gets its tokens there,
+ * see `demo/`) and the JWKS (public keys, public in Cognito too). Any origin: these are emulator-only or public.
+ * `/dev/config` gets none: it stays for loopback tools.
+ */
+const CORS_HEADERS: Record<string, string> = { 'access-control-allow-origin': '*' };
+
+/** Answers a CORS preflight: GET only, the request headers it asked for, cached for 10 minutes. */
+function sendPreflight(req: IncomingMessage, res: ServerResponse): void {
+  const requested = req.headers['access-control-request-headers'];
+  res.writeHead(204, {
+    ...CORS_HEADERS,
+    'access-control-allow-methods': 'GET, OPTIONS',
+    ...(typeof requested === 'string' ? { 'access-control-allow-headers': requested } : {}),
+    'access-control-max-age': '600',
+    vary: 'Access-Control-Request-Headers',
+    'content-length': '0',
+  });
+  res.end();
 }
 
 /** `/{userPoolId}/.well-known/jwks.json`, Cognito's JWKS path under its issuer URL. */
@@ -65,20 +88,26 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
       sendJson(res, 400, { message: 'Bad Request' });
       return;
     }
-    if (req.method === 'GET' && url.pathname === jwksPath(issuer.userPoolId)) {
-      sendJson(res, 200, issuer.jwks());
+    const isJwks = url.pathname === jwksPath(issuer.userPoolId);
+    if (req.method === 'OPTIONS' && (isJwks || url.pathname === '/dev/token')) {
+      sendPreflight(req, res);
+      return;
+    }
+    if (req.method === 'GET' && isJwks) {
+      sendJson(res, 200, issuer.jwks(), CORS_HEADERS);
       return;
     }
     if (req.method === 'GET' && url.pathname === '/dev/token') {
       const parsed = parseDevTokenQuery(url.searchParams);
       if (!parsed.ok) {
         logger.line('warn', 'TOKEN', `400 ${parsed.parameter}: ${parsed.message}`);
-        sendJson(res, 400, { error: 'invalid_parameter', parameter: parsed.parameter, message: parsed.message });
+        const error = { error: 'invalid_parameter', parameter: parsed.parameter, message: parsed.message };
+        sendJson(res, 400, error, CORS_HEADERS);
         return;
       }
       const { sub, username, groups, ttlSeconds } = parsed.value;
       logger.line('debug', 'TOKEN', `${sub} groups=${groups.join(',') || '-'} ttl=${ttlSeconds}s`);
-      sendJson(res, 200, issuer.mintPair({ sub, username, groups, ttlSeconds }));
+      sendJson(res, 200, issuer.mintPair({ sub, username, groups, ttlSeconds }), CORS_HEADERS);
       return;
     }
     if (req.method === 'GET' && url.pathname === '/dev/config') {

@@ -61,6 +61,28 @@ describe('/dev/token and JWKS', () => {
     expect(status).toBe(400);
     expect(body).toMatchObject({ error: 'invalid_parameter', parameter });
   });
+
+  it('answers CORS on /dev/token and the JWKS, so a page on another origin can sign in; not on /dev/config', async () => {
+    const origin = { origin: 'http://127.0.0.1:5173' };
+    for (const path of ['/dev/token?sub=alice', '/dev/token?sub=al%20ice', new URL(emulator.jwksUri).pathname]) {
+      const response = await fetch(`${emulator.httpUrl}${path}`, { headers: origin });
+      expect(response.headers.get('access-control-allow-origin'), path).toBe('*');
+      await response.arrayBuffer();
+    }
+    const preflight = await fetch(`${emulator.httpUrl}/dev/token?sub=alice`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-demo' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('GET');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('x-demo');
+
+    const config = await fetch(`${emulator.httpUrl}/dev/config`, { headers: origin });
+    expect(config.status).toBe(200);
+    expect(config.headers.get('access-control-allow-origin')).toBeNull();
+    await config.arrayBuffer();
+  });
 });
 
 describe('WebSocket through the real handlers', () => {
