@@ -42,6 +42,10 @@ export const CLIENT_DEFAULTS = {
   /** Four minutes: a ping well inside API Gateway's 10-minute idle timeout, even with a throttled tab timer. */
   heartbeatIntervalMs: 240_000,
   requestTimeoutMs: 10_000,
+  connectTimeoutMs: 15_000,
+  /** A connection must stay up this long before the backoff starts again from its first step: a service that
+   * accepts and drops at once must not get a reconnect every few hundred ms forever. */
+  stableConnectionMs: 10_000,
   refreshMarginMs: 60_000,
   offlineQueueSize: 100,
   announcementsLookbackMs: 0,
@@ -85,6 +89,19 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
   readonly notifications: NotificationInbox<BodyOf<S, 'notification'>>;
   readonly announcements: AnnouncementFeed<BodyOf<S, 'announcement'>>;
 
+  /** Leaves in flight, by room: a new handle's join waits for them. */
+  readonly #leaving = new Map<string, Promise<void>>();
+  readonly #roomHost = {
+    removeRoom: (name: string, leaving: Promise<void>) => {
+      this.#rooms.delete(name);
+      const settled = leaving.finally(() => {
+        if (this.#leaving.get(name) === settled) this.#leaving.delete(name);
+      });
+      this.#leaving.set(name, settled);
+    },
+    pendingLeave: (name: string) => this.#leaving.get(name),
+  };
+
   #state: ConnectionState = 'idle';
   #connection: TransportConnection | undefined;
   /** Bumped on every connect attempt and close: callbacks of an older attempt see a stale number and stop. */
@@ -100,6 +117,9 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
   #authRetried = false;
   /** The next reconnect should not wait (a planned refresh or an expired token, not a failure). */
   #reconnectNow = false;
+  /** The next token must be a new one, not the provider's cached one (a planned refresh). */
+  #forceRefreshNext = false;
+  #stableTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: RealtimeClientOptions<S>) {
     this.#options = options;
@@ -120,6 +140,7 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
       timeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
       maxQueued: options.offlineQueueSize ?? CLIENT_DEFAULTS.offlineQueueSize,
       isOpen: () => this.#state === 'open' && this.#connection !== undefined,
+      isClosed: () => this.#state === 'closed',
       write: (frame) => this.#write(frame),
     });
     this.#ctx = this.#createContext();
@@ -128,7 +149,8 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
       this.#ctx,
       options.announcementsLookbackMs ?? CLIENT_DEFAULTS.announcementsLookbackMs,
     );
-    if (options.autoConnect !== false) this.connect();
+    // On the next microtask: listeners the app attaches right after creating the client see `connecting`.
+    if (options.autoConnect !== false) queueMicrotask(() => this.connect());
   }
 
   get state(): ConnectionState {
@@ -150,12 +172,7 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
   join(room: string, options?: { visibility?: RoomVisibility }): Room<BodyOf<S, 'message'>> {
     const existing = this.#rooms.get(room);
     if (existing !== undefined) return existing;
-    const handle = new RoomHandle<BodyOf<S, 'message'>>(
-      room,
-      this.#ctx,
-      { removeRoom: (name) => this.#rooms.delete(name) },
-      options?.visibility,
-    );
+    const handle = new RoomHandle<BodyOf<S, 'message'>>(room, this.#ctx, this.#roomHost, options?.visibility);
     this.#rooms.set(room, handle);
     return handle;
   }
@@ -189,6 +206,7 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
     this.#setState('connecting');
     const abort = new AbortController();
     this.#abort = abort;
+    const connectTimeoutMs = this.#options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs;
     let token: string;
     try {
       token = await this.#freshToken();
@@ -199,6 +217,9 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
     }
     if (generation !== this.#generation) return;
     let connection: TransportConnection;
+    // A server that accepts TCP and never answers the upgrade (or a black-holed route) must not hold the client
+    // in `connecting` for ever.
+    const deadline = setTimeout(() => abort.abort(), connectTimeoutMs);
     try {
       connection = await this.#transport.connect(
         token,
@@ -220,6 +241,7 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
         abort.signal,
       );
     } catch (error) {
+      clearTimeout(deadline);
       if (generation !== this.#generation) return;
       if (error instanceof AuthenticationError) {
         if (!this.#authRetried) {
@@ -235,19 +257,28 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
         return;
       }
       this.#retryLater(
-        error instanceof RealtimeClientError ? error : new ConnectionError(String(error), { cause: error }),
+        abort.signal.aborted
+          ? new ConnectionError(`No connection within ${connectTimeoutMs} ms.`, { cause: error })
+          : error instanceof RealtimeClientError
+            ? error
+            : new ConnectionError(String(error), { cause: error }),
       );
       return;
     }
+    clearTimeout(deadline);
     if (generation !== this.#generation) {
       connection.close();
       return;
     }
     this.#connection = connection;
-    this.#attempt = 0;
     this.#authRetried = false;
     this.#lastSentAt = Date.now();
+    this.#stableTimer = setTimeout(() => {
+      this.#attempt = 0;
+    }, CLIENT_DEFAULTS.stableConnectionMs);
     this.#setState('open');
+    // An `open` or `state` listener may have closed the client already.
+    if (generation !== this.#generation) return;
     this.#logger.info?.(`connected (${this.#transport.name})`);
     this.#scheduleRefresh(token);
     this.#startHeartbeat();
@@ -262,7 +293,9 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
    * one will not do. */
   async #freshToken(): Promise<string> {
     const needMs = Math.max(1, this.#transport.minTokenValidityMs ?? 0);
-    let forceRefresh = this.#authRetried;
+    const wantMs = Math.max(needMs, this.#options.refreshMarginMs ?? CLIENT_DEFAULTS.refreshMarginMs);
+    let forceRefresh = this.#authRetried || this.#forceRefreshNext;
+    this.#forceRefreshNext = false;
     for (;;) {
       let token: unknown;
       try {
@@ -276,11 +309,13 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
       const claims = decodeTokenClaims(token);
       if (claims === undefined) throw new TokenProviderError('getToken() returned something that is not a JWT.');
       const leftMs = typeof claims.exp === 'number' ? claims.exp * 1000 - Date.now() : Number.POSITIVE_INFINITY;
+      // A token inside the refresh margin would be replaced at once: ask for a new one first (a provider that
+      // caches until expiry returns the old one otherwise).
+      if (leftMs < wantMs && !forceRefresh) {
+        forceRefresh = true;
+        continue;
+      }
       if (leftMs < needMs) {
-        if (!forceRefresh) {
-          forceRefresh = true;
-          continue;
-        }
         throw new TokenProviderError(
           leftMs <= 0
             ? 'getToken({ forceRefresh: true }) returned an expired token.'
@@ -316,6 +351,8 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
         );
     this.#attempt++;
     if (!now) this.#report(error);
+    // An `error` listener may have closed the client.
+    if (this.#state === 'closed') return;
     this.#setState('reconnecting');
     this.#events.emit('reconnecting', { attempt: this.#attempt, delayMs, error });
     const generation = this.#generation;
@@ -330,6 +367,7 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
     if (this.#state !== 'open') return;
     this.#logger.info?.(`reconnecting: ${reason}`);
     this.#reconnectNow = true;
+    this.#forceRefreshNext = true;
     const connection = this.#connection;
     // Our own close: handled here, not by the transport's `closed` callback of a now-stale generation.
     this.#generation++;
@@ -398,6 +436,8 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
     if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
+    if (this.#stableTimer !== undefined) clearTimeout(this.#stableTimer);
+    this.#stableTimer = undefined;
     this.#reconnectTimer = undefined;
     this.#refreshTimer = undefined;
     this.#heartbeatTimer = undefined;
@@ -444,6 +484,10 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
         this.announcements.announcement(frame);
         return;
       case 'error':
+        if (frame.room !== undefined && frame.code === 'room_closed') {
+          // The backend closed a room this client is in: it fails for good, like a refused join.
+          this.#rooms.get(frame.room)?.closedByService(frame);
+        }
         this.#report(new RealtimeClientError(frame.code, frame.message, { details: { ...frame.details, frame } }));
         return;
       default:

@@ -12,7 +12,7 @@ import type {
   RoomVisibility,
 } from '@viba-realtime/protocol';
 import { LIMITS } from '@viba-realtime/protocol';
-import { ConnectionError, type RealtimeClientError, RequestError, RoomLeftError } from './errors.js';
+import { ClientClosedError, ConnectionError, type RealtimeClientError, RequestError, RoomLeftError } from './errors.js';
 import type { ClientContext } from './internal/context.js';
 import { Emitter } from './internal/emitter.js';
 import { randomId } from './internal/ids.js';
@@ -40,8 +40,20 @@ const SEEN_CAPACITY = 1_000;
 const CONFLICT_RETRY_MS = 250;
 
 export interface RoomHost {
-  /** The handle left: forget it. */
-  removeRoom(name: string): void;
+  /** The handle left: forget it; `leaving` settles when the service answered the leave. */
+  removeRoom(name: string, leaving: Promise<void>): void;
+  /** A leave of this room by an earlier handle still in flight: a join must wait for it, or the service may
+   * run the two in either order (API Gateway runs a connection's frames concurrently) and unsubscribe us. */
+  pendingLeave(name: string): Promise<void> | undefined;
+}
+
+/** Whether an error means "the connection is (being) replaced": the next connect rejoins and catches up. */
+function isConnectionLoss(error: unknown): boolean {
+  return (
+    error instanceof ConnectionError ||
+    error instanceof ClientClosedError ||
+    (error instanceof RequestError && error.code === 'token_expired')
+  );
 }
 
 function toMessage<Body extends JsonObject>(frame: ChatFrame, body: Body): ChatMessage<Body> {
@@ -66,6 +78,7 @@ export class RoomHandle<Body extends JsonObject = JsonObject> implements Room<Bo
   #joinAttempt = 0;
   #catchingUp = false;
   #catchUpAgain = false;
+  #catchUpAttempt = 0;
   #gapTimer: ReturnType<typeof setTimeout> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #ready: Promise<void>;
@@ -163,21 +176,32 @@ export class RoomHandle<Body extends JsonObject = JsonObject> implements Room<Bo
 
   async leave(): Promise<void> {
     if (this.#status === 'left') return;
+    const wasJoined = this.#status === 'joined' || this.#joinInFlight;
     this.#setStatus('left');
     this.#clearTimers();
     this.#buffer.clear();
-    this.#host.removeRoom(this.name);
     const error = new RoomLeftError(this.name);
     this.#settleReady?.reject(error);
     this.#ctx.failRoomRequests(this.name, error);
-    if (!this.#ctx.isOpen) return;
-    try {
-      await this.#ctx.request({ action: 'leave', room: this.name }, { resend: false, queue: false });
-    } catch (cause) {
-      // Leaving needs no answer to take effect here; the service drops the subscription with the connection
-      // at the latest. Worth a log line, not a rejection.
-      this.#ctx.logger.debug?.(`leave ${this.name}: no answer`, { error: String(cause) });
-    }
+    const leaving =
+      wasJoined && this.#ctx.isOpen
+        ? this.#ctx.request({ action: 'leave', room: this.name }, { resend: false, queue: false }).then(
+            () => undefined,
+            (cause: unknown) => {
+              // Leaving needs no answer to take effect here; the service drops the subscription with the
+              // connection at the latest. Worth a log line, not a rejection.
+              this.#ctx.logger.debug?.(`leave ${this.name}: no answer`, { error: String(cause) });
+            },
+          )
+        : Promise.resolve();
+    this.#host.removeRoom(this.name, leaving);
+    await leaving;
+  }
+
+  /** The backend closed the room (a pushed `room_closed` error frame). */
+  closedByService(frame: ErrorFrame): void {
+    if (this.#status === 'left' || this.#status === 'failed') return;
+    this.#fail(RequestError.fromFrame(frame));
   }
 
   // --- called by the client ---
@@ -226,6 +250,14 @@ export class RoomHandle<Body extends JsonObject = JsonObject> implements Room<Bo
     if (this.#joinInFlight) return;
     this.#joinInFlight = true;
     if (this.#status !== 'joining') this.#setStatus(this.#everJoined ? 'rejoining' : 'joining');
+    const leaving = this.#host.pendingLeave(this.name);
+    if (leaving !== undefined) {
+      void leaving.then(() => {
+        this.#joinInFlight = false;
+        if (this.#ctx.isOpen && this.#status !== 'left' && this.#status !== 'failed') this.#join();
+      });
+      return;
+    }
     const frame =
       this.#requestedVisibility === undefined
         ? ({ action: 'join', room: this.name } as const)
@@ -264,8 +296,7 @@ export class RoomHandle<Body extends JsonObject = JsonObject> implements Room<Bo
       this.#fail(error);
       return;
     }
-    if (error instanceof ConnectionError) return; // the next connect joins again
-    if (error instanceof RequestError && error.code === 'token_expired') return; // the client reconnects
+    if (isConnectionLoss(error)) return; // the next connect joins again (or the client is closed)
     // `internal`, `conflict`, a timeout: try again, backing off.
     const delay = this.#ctx.retryDelay(this.#joinAttempt++);
     this.#ctx.logger.warn?.(`join ${this.name} failed; retrying in ${delay} ms`, { error: String(error) });
@@ -325,15 +356,20 @@ export class RoomHandle<Body extends JsonObject = JsonObject> implements Room<Bo
         }
       } while (this.#catchUpAgain);
       this.#catchingUp = false;
+      this.#catchUpAttempt = 0;
       // History is current as of the read: held frames past it are real (a failed send leaves a gap forever).
       this.#drainBuffer(true);
     } catch (error) {
       this.#catchingUp = false;
       if (this.#status === 'left' || this.#status === 'failed') return;
-      this.#ctx.logger.warn?.(`catch-up of ${this.name} failed`, { error: String(error) });
-      if (error instanceof ConnectionError) return; // rejoin on reconnect catches up
-      // Release what is held rather than hold it forever; order is still by seq.
-      this.#drainBuffer(true);
+      if (isConnectionLoss(error)) return; // rejoin on reconnect catches up
+      // Keep holding: releasing now would move lastSeq past messages history does have, for good.
+      const delay = this.#ctx.retryDelay(this.#catchUpAttempt++);
+      this.#ctx.logger.warn?.(`catch-up of ${this.name} failed; retrying in ${delay} ms`, { error: String(error) });
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        if (this.#ctx.isOpen && this.#status === 'joined') void this.#catchUp();
+      }, delay);
     }
   }
 

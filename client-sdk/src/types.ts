@@ -47,8 +47,9 @@ export interface RealtimeLogger {
   error?(message: string, data?: Record<string, unknown>): void;
 }
 
-/** A WebSocket constructor: the browser's and React Native's global, or `ws`'s default export on Node. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+/** A WebSocket constructor: the browser's and React Native's global, or `ws`'s default export on Node. Typed
+ * loosely on purpose (`ws` declares overloads and its own event types); the SDK uses only {@link WebSocketLike}. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => object;
 
 /** What the SDK uses of a WebSocket (the WHATWG interface, which `ws` implements too). */
 export interface WebSocketLike {
@@ -89,12 +90,14 @@ export interface RealtimeClientOptions<S extends RealtimeSchema = RealtimeSchema
   };
   /** Reconnect backoff: full jitter, `random(0, min(maxDelayMs, initialDelayMs * 2^attempt))`. */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
-  /** WebSocket heartbeat: a `ping` after this long without a frame from the server. @default 240000 (4 min,
-   * well inside API Gateway's 10-minute idle timeout) */
+  /** WebSocket heartbeat: a `ping` after this long without a frame sent (API Gateway's idle timer counts what
+   * the client sends). @default 240000 (4 min, well inside API Gateway's 10-minute idle timeout) */
   heartbeatIntervalMs?: number;
   /** No answer to a request (or to a heartbeat) within this long: the request fails with `timeout` (the
    * heartbeat: the connection is considered dead and replaced). @default 10000 */
   requestTimeoutMs?: number;
+  /** Give up a connect attempt (and retry with backoff) after this long. @default 15000 */
+  connectTimeoutMs?: number;
   /** Reconnect this long before the token expires or the service's connection cut (API Gateway: 2 h), so it
    * never happens mid-use. @default 60000 */
   refreshMarginMs?: number;

@@ -4,6 +4,8 @@
  * listener failures. The transports are the SDK's own, wrapped only to count frames and hold reconnects.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Emulator, type EmulatorOptions, startEmulator } from '@viba-realtime/local';
@@ -424,6 +426,101 @@ describe('over websocket only', () => {
     expect(alice.client.state).toBe('closed');
     alice.transport.release();
     expect(alice.transport.attempts).toBe(2);
+  });
+});
+
+describe('lifecycle edges', () => {
+  it('stays closed when an error listener closes it, and refuses requests afterwards', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve())); // nothing listens there now
+    const emulator = await emulatorFor({ iot: false });
+    const states: string[] = [];
+    const client = createRealtimeClient<ChatApp>({
+      url: `ws://127.0.0.1:${port}/local`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      getToken: () => emulator.issuer.mintPair({ sub: 'alice' }).idToken,
+    });
+    cleanups.push(() => client.close());
+    client.on('state', (state) => states.push(state));
+    const closed = once<unknown>((l) => client.on('closed', l));
+    client.on('error', () => client.close());
+    await closed;
+    expect(client.state).toBe('closed');
+    expect(states).toEqual(['connecting', 'closed']);
+    await expect(client.join('late').send({ text: 'x' })).rejects.toMatchObject({ code: 'client_closed' });
+  });
+
+  it('gives up a connect the server never answers after connectTimeoutMs, and retries', async () => {
+    // Accepts TCP and never answers the WebSocket upgrade (a hung proxy).
+    const sockets: Socket[] = [];
+    const server = createNetServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+    });
+    const emulator = await emulatorFor({ iot: false });
+    const client = createRealtimeClient<ChatApp>({
+      url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/local`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      getToken: () => emulator.issuer.mintPair({ sub: 'alice' }).idToken,
+      connectTimeoutMs: 200,
+    });
+    cleanups.push(() => client.close());
+    const retry = await once<{ error?: RealtimeClientError }>((l) => client.on('reconnecting', l));
+    expect(retry.error?.code).toBe('connection_failed');
+    expect(retry.error?.message).toContain('No connection within 200 ms');
+  });
+
+  it('asks for a new token (forceRefresh) when it refreshes before expiry', async () => {
+    const emulator = await emulatorFor({ iot: false });
+    const requests: boolean[] = [];
+    let cached = emulator.issuer.mintPair({ sub: 'alice', ttlSeconds: 62 }).idToken;
+    const alice = clientFor('websocket', emulator, 'alice', {
+      getToken: ({ forceRefresh }) => {
+        requests.push(forceRefresh);
+        // A provider that caches until told otherwise.
+        if (forceRefresh) cached = emulator.issuer.mintPair({ sub: 'alice', ttlSeconds: 3600 }).idToken;
+        return cached;
+      },
+      refreshMarginMs: 60_000,
+    });
+    await stateReached(alice.client, 'open');
+    await once<unknown>((l) => alice.client.on('reconnecting', l));
+    await stateReached(alice.client, 'open');
+    expect(requests).toEqual([false, true]);
+  });
+
+  it('fails a room the backend closes, and lets a left room be joined again', async () => {
+    const emulator = await emulatorFor({ iot: false });
+    const publisher = await publisherFor(emulator);
+    const alice = clientFor('websocket', emulator, 'alice');
+    const doomed = alice.client.join('doomed');
+    await doomed.ready();
+    const failed = once<string>(
+      (l) => doomed.on('status', l),
+      (s) => s === 'failed',
+    );
+    await publisher.closeRoom('doomed');
+    await failed;
+    expect(doomed.error?.code).toBe('room_closed');
+
+    const lobby = alice.client.join('again');
+    await lobby.ready();
+    const leaving = lobby.leave();
+    const rejoined = alice.client.join('again');
+    expect(rejoined).not.toBe(lobby);
+    await leaving;
+    await rejoined.ready();
+    const bob = clientFor('websocket', emulator, 'bob');
+    const bobRoom = bob.client.join('again');
+    await bobRoom.ready();
+    const heard = collect(rejoined);
+    await bobRoom.send({ text: 'still subscribed' });
+    await heard.until(1);
+    expect(heard.messages[0]?.body.text).toBe('still subscribed');
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import type { ChatFrame, ClientFrame, ServerFrame } from '@viba-realtime/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RequestError } from '../src/errors.js';
 import type { ClientContext } from '../src/internal/context.js';
 import { RoomHandle } from '../src/room.js';
 
@@ -13,15 +14,17 @@ function chat(seq: number, id = `m${seq}`): ChatFrame {
   return { type: 'chat', id, room: 'r', from: 'u', seq, ts: seq, body: { n: seq }, ref: `c${seq}` };
 }
 
-function setup(options: { latest: number; stored?: ChatFrame[] }) {
+function setup(options: { latest: number; stored?: ChatFrame[]; failHistory?: number }) {
   const requests: ClientFrame[] = [];
   const stored = options.stored ?? [];
+  let failures = options.failHistory ?? 0;
   const ctx: ClientContext = {
     async request(frame) {
       requests.push(frame);
       if (frame.action === 'join')
         return { type: 'ack', action: 'join', room: 'r', seq: options.latest, ts: 0, ref: 'j' };
       if (frame.action === 'history') {
+        if (failures-- > 0) throw new RequestError('internal', 'Internal error.');
         const after = frame.body?.after ?? 0;
         return { type: 'history', room: 'r', messages: stored.filter((m) => m.seq > after) } as ServerFrame;
       }
@@ -41,7 +44,7 @@ function setup(options: { latest: number; stored?: ChatFrame[] }) {
     logger: {},
     retryDelay: () => 10,
   };
-  const room = new RoomHandle('r', ctx, { removeRoom: () => undefined });
+  const room = new RoomHandle('r', ctx, { removeRoom: () => undefined, pendingLeave: () => undefined });
   const delivered: number[] = [];
   room.on('message', (m) => delivered.push(m.seq));
   return { room, delivered, requests, stored };
@@ -111,5 +114,17 @@ describe('room ordering', () => {
     await vi.runAllTimersAsync();
     expect(room.status).toBe('joined');
     expect(delivered).toEqual([6, 7, 8]);
+  });
+
+  it('keeps holding when a gap fill fails, and fills it on the retry (never skips stored messages)', async () => {
+    const { room, delivered, stored, requests } = setup({ latest: 1, failHistory: 1 });
+    await room.ready();
+    stored.push(chat(2));
+    room.chat(chat(3));
+    await vi.advanceTimersByTimeAsync(205); // the gap wait, then a failed history read (retry due in 10 ms)
+    expect(delivered).toEqual([]);
+    await vi.runAllTimersAsync(); // the retry
+    expect(delivered).toEqual([2, 3]);
+    expect(requests.filter((r) => r.action === 'history')).toHaveLength(2);
   });
 });

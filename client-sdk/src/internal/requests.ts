@@ -4,11 +4,14 @@
  * to the service (a `send` is stored once). While disconnected, requests wait in a bounded queue.
  */
 import {
+  assertBody,
+  assertClientId,
+  assertGroupName,
+  assertRoomName,
   type ClientFrame,
   type ErrorFrame,
   type ServerFrame,
   ValidationError,
-  validateClientFrame,
 } from '@viba-realtime/protocol';
 import {
   ClientClosedError,
@@ -48,7 +51,20 @@ export interface RequestQueueOptions {
   /** Writes a frame; throws when the connection is not open. */
   write: (frame: ClientFrame) => void;
   isOpen: () => boolean;
+  /** The client is closed: new requests fail at once instead of waiting for a connect that may never come. */
+  isClosed: () => boolean;
 }
+
+/** Frames that answer a request. Others may carry a `ref` too (a `chat` frame names its sender's client id,
+ * which another user may well have used as well) and must never be taken for an answer. */
+const ANSWER_TYPES: ReadonlySet<ServerFrame['type']> = new Set([
+  'ack',
+  'error',
+  'history',
+  'pong',
+  'inbox',
+  'announcements',
+]);
 
 /** Converts the protocol's validation error to the SDK's, with the same code. */
 export function toRequestError(error: unknown): Error {
@@ -56,6 +72,18 @@ export function toRequestError(error: unknown): Error {
     return new RequestError(error.code, error.message, error.details ? { details: error.details } : undefined);
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * The checks whose failure the app must hear about before anything is sent (names, ids, body size), with the
+ * service's own codes. The SDK builds every frame from typed arguments, so the service's full frame validator
+ * (a fifth of the bundle) would re-check what the types already guarantee; the service still checks it all.
+ */
+function checkFrame(frame: ClientFrame & { id: string }): void {
+  assertClientId(frame.id);
+  if ('room' in frame) assertRoomName(frame.room);
+  if ('group' in frame && frame.group !== undefined) assertGroupName(frame.group);
+  if ((frame.action === 'send' || frame.action === 'announce') && frame.body !== undefined) assertBody(frame.body);
 }
 
 export class RequestQueue {
@@ -78,7 +106,7 @@ export class RequestQueue {
   request(frame: ClientFrame, options: RequestOptions = {}): Promise<ServerFrame> {
     const withId = { ...frame, id: frame.id ?? randomId() } as ClientFrame & { id: string };
     try {
-      validateClientFrame(withId);
+      checkFrame(withId);
     } catch (error) {
       return Promise.reject(toRequestError(error));
     }
@@ -89,6 +117,7 @@ export class RequestQueue {
         }),
       );
     }
+    if (this.#options.isClosed()) return Promise.reject(new ClientClosedError());
     const open = this.#options.isOpen();
     if (!open && options.queue === false) {
       return Promise.reject(new ConnectionError(`Not connected: "${withId.action}" needs a connection.`));
@@ -113,13 +142,19 @@ export class RequestQueue {
 
   /** Routes an answer frame to its request. Returns false when no request has that `ref`. */
   answer(frame: ServerFrame): boolean {
+    if (!ANSWER_TYPES.has(frame.type)) return false;
     const ref = 'ref' in frame ? frame.ref : undefined;
     if (ref === undefined) return false;
     const pending = this.#pending.get(ref);
     if (pending === undefined) return false;
     this.#clearTimer(pending);
     if (frame.type === 'error') {
-      const decision = pending.options.onError?.(frame) ?? 'fail';
+      // The service closes the connection after `token_expired`; the client reconnects with a fresh token and
+      // the request goes out again, unless it is one its owner re-sends itself.
+      const decision =
+        frame.code === 'token_expired' && pending.options.resend !== false
+          ? 'hold'
+          : (pending.options.onError?.(frame) ?? 'fail');
       if (decision === 'hold') {
         pending.inFlight = false;
         return true;
@@ -174,8 +209,13 @@ export class RequestQueue {
     if (pending.options.gate?.() === false) return;
     try {
       this.#options.write(pending.frame);
-    } catch {
-      // The socket closed between isOpen() and now; the close handler re-queues or fails it.
+    } catch (error) {
+      // The socket is closing. A request that may wait is written again on the next connection; one that may
+      // not (a ping, a leave) fails now rather than go out later on a connection it was not meant for.
+      if (pending.options.queue === false || pending.options.resend === false) {
+        this.#pending.delete(pending.frame.id);
+        pending.reject(new ConnectionError(`Not connected: "${pending.frame.action}" was not sent.`, { cause: error }));
+      }
       return;
     }
     pending.inFlight = true;

@@ -56,7 +56,7 @@ export function websocketTransport(options: WebSocketTransportOptions): Transpor
       return new Promise<TransportConnection>((resolve, reject) => {
         let socket: WebSocketLike;
         try {
-          socket = new WebSocketImpl(withToken(options.url, token));
+          socket = new WebSocketImpl(withToken(options.url, token)) as WebSocketLike;
         } catch (error) {
           reject(new ConnectionError(`Cannot open a WebSocket to ${options.url}.`, { cause: error }));
           return;
