@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `viba-source`: workspace packages export their TypeScript sources under this condition (their `dist/`
+  // exists only in a published package). Vitest appends its defaults (node, development|production).
+  resolve: { conditions: ['viba-source'] },
+  ssr: { resolve: { conditions: ['viba-source'] } },
   test: {
     include: ['**/test/**/*.test.ts', '**/test/**/*.test.tsx'],
     exclude: ['**/node_modules/**', '**/cdk.out/**'],
