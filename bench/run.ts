@@ -19,6 +19,7 @@ export const BENCHMARKS: readonly RegisteredBenchmark[] = [
   { name: 'ws-fanout', load: () => import('./ws-fanout.js') },
   { name: 'delivery-cost', load: () => import('./delivery-cost.js') },
   { name: 'cold-start', load: () => import('./cold-start.js') },
+  { name: 'sdk-size', load: () => import('./sdk-size.js') },
 ];
 
 async function run(): Promise<number> {

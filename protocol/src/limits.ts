@@ -95,3 +95,38 @@ export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Client message ids: letters, digits, `_`, `.`, `:`, `-`; 1 to {@link LIMITS.maxClientIdLength} characters. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * AWS IoT Core's message-broker quotas (AWS's, not ours), enforced by the emulator's broker as IoT does.
+ * Sources are cited in docs/research/iot-mqtt.md.
+ */
+export const IOT_LIMITS = {
+  /** Largest PUBLISH payload: 128 KB. */
+  maxPayloadBytes: 128 * 1024,
+  /** Longest topic name or filter, UTF-8 bytes. */
+  maxTopicBytes: 256,
+  /** Most `/` in a topic name or filter. */
+  maxTopicSlashes: 7,
+  /** Longest client id, UTF-8 bytes. */
+  maxClientIdBytes: 128,
+  /** Subscriptions one connection may hold. */
+  maxSubscriptionsPerConnection: 50,
+  /** Topic filters in one SUBSCRIBE. */
+  maxFiltersPerSubscribe: 8,
+  /** Unacknowledged outbound QoS 1 messages per client. */
+  maxInflightOutbound: 100,
+  /** Keep-alive used for 0 or anything above the maximum, seconds. */
+  defaultKeepAliveSeconds: 1200,
+  /** Smallest keep-alive, seconds (smaller requests are raised). */
+  minKeepAliveSeconds: 30,
+  /** Largest keep-alive, seconds. */
+  maxKeepAliveSeconds: 1200,
+  /** Policy documents a custom authorizer may return. */
+  maxPolicyDocuments: 10,
+  /** Characters per policy document. */
+  maxPolicyDocumentChars: 2048,
+  /** Shortest `refreshAfterInSeconds` / `disconnectAfterInSeconds` a custom authorizer may return. */
+  minAuthorizerSeconds: 300,
+  /** Longest `refreshAfterInSeconds` / `disconnectAfterInSeconds`: 24 hours. */
+  maxAuthorizerSeconds: 86_400,
+} as const;

@@ -14,6 +14,8 @@
  * | `rt/announcements/groups/{group}`  | server -> client | announcements to one Cognito group                      |
  */
 
+import { IOT_LIMITS } from './limits.js';
+
 /** Root of every topic of ours, so IoT rules and policies can scope to `rt/*`. */
 export const TOPIC_ROOT = 'rt';
 
@@ -53,15 +55,17 @@ export type ParsedTopic =
 
 const ROOM = '[A-Za-z0-9_.-]{1,64}';
 const SUB = '[A-Za-z0-9_-]{1,128}';
+// `@__PURE__`: bundlers may drop the table from a client bundle that never parses topics (a `new RegExp` call
+// could have side effects as far as they know).
 const PARSERS: [RegExp, (m: RegExpMatchArray) => ParsedTopic][] = [
-  [new RegExp(`^rt/rooms/(${ROOM})/send$`), (m) => ({ kind: 'roomSend', room: m[1] as string })],
-  [new RegExp(`^rt/users/(${SUB})/requests$`), (m) => ({ kind: 'requests', sub: m[1] as string })],
-  [new RegExp(`^rt/users/(${SUB})/responses$`), (m) => ({ kind: 'responses', sub: m[1] as string })],
+  [/* @__PURE__ */ new RegExp(`^rt/rooms/(${ROOM})/send$`), (m) => ({ kind: 'roomSend', room: m[1] as string })],
+  [/* @__PURE__ */ new RegExp(`^rt/users/(${SUB})/requests$`), (m) => ({ kind: 'requests', sub: m[1] as string })],
+  [/* @__PURE__ */ new RegExp(`^rt/users/(${SUB})/responses$`), (m) => ({ kind: 'responses', sub: m[1] as string })],
   [
-    new RegExp(`^rt/users/(${SUB})/rooms/(${ROOM})$`),
+    /* @__PURE__ */ new RegExp(`^rt/users/(${SUB})/rooms/(${ROOM})$`),
     (m) => ({ kind: 'userRoom', sub: m[1] as string, room: m[2] as string }),
   ],
-  [new RegExp(`^rt/users/(${SUB})/inbox$`), (m) => ({ kind: 'inbox', sub: m[1] as string })],
+  [/* @__PURE__ */ new RegExp(`^rt/users/(${SUB})/inbox$`), (m) => ({ kind: 'inbox', sub: m[1] as string })],
   [/^rt\/announcements$/, () => ({ kind: 'announcements' })],
   [
     /^rt\/announcements\/groups\/([A-Za-z0-9_.-]{1,64})$/,
@@ -93,38 +97,3 @@ export function isClientIdOf(sub: string, clientId: string): boolean {
     (clientId.startsWith(`${sub}${CLIENT_ID_SEPARATOR}`) && clientId.length <= IOT_LIMITS.maxClientIdBytes)
   );
 }
-
-/**
- * AWS IoT Core's message-broker quotas (AWS's, not ours), enforced by the emulator's broker as IoT does.
- * Sources are cited in docs/research/iot-mqtt.md.
- */
-export const IOT_LIMITS = {
-  /** Largest PUBLISH payload: 128 KB. */
-  maxPayloadBytes: 128 * 1024,
-  /** Longest topic name or filter, UTF-8 bytes. */
-  maxTopicBytes: 256,
-  /** Most `/` in a topic name or filter. */
-  maxTopicSlashes: 7,
-  /** Longest client id, UTF-8 bytes. */
-  maxClientIdBytes: 128,
-  /** Subscriptions one connection may hold. */
-  maxSubscriptionsPerConnection: 50,
-  /** Topic filters in one SUBSCRIBE. */
-  maxFiltersPerSubscribe: 8,
-  /** Unacknowledged outbound QoS 1 messages per client. */
-  maxInflightOutbound: 100,
-  /** Keep-alive used for 0 or anything above the maximum, seconds. */
-  defaultKeepAliveSeconds: 1200,
-  /** Smallest keep-alive, seconds (smaller requests are raised). */
-  minKeepAliveSeconds: 30,
-  /** Largest keep-alive, seconds. */
-  maxKeepAliveSeconds: 1200,
-  /** Policy documents a custom authorizer may return. */
-  maxPolicyDocuments: 10,
-  /** Characters per policy document. */
-  maxPolicyDocumentChars: 2048,
-  /** Shortest `refreshAfterInSeconds` / `disconnectAfterInSeconds` a custom authorizer may return. */
-  minAuthorizerSeconds: 300,
-  /** Longest `refreshAfterInSeconds` / `disconnectAfterInSeconds`: 24 hours. */
-  maxAuthorizerSeconds: 86_400,
-} as const;

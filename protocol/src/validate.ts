@@ -16,7 +16,7 @@ import {
 import { CLIENT_ID_PATTERN, LIMITS, ROOM_NAME_PATTERN } from './limits.js';
 import { GROUP_NAME_PATTERN, TOPIC_SUB_PATTERN } from './topics.js';
 
-const encoder = new TextEncoder();
+const encoder = /* @__PURE__ */ new TextEncoder();
 
 /** UTF-8 byte length of a string. */
 export function utf8Length(text: string): number {
