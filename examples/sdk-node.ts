@@ -4,8 +4,7 @@ import { createPublisher, fetchLocalPublisherConfig } from '@viba-realtime/publi
 import WebSocket from 'ws';
 
 const base = process.env.VIBA_URL ?? 'http://127.0.0.1:4000'; // the emulator `npm start` runs
-const devToken = async (sub: string) =>
-  (await (await fetch(`${base}/dev/token?sub=${sub}`)).json()).idToken as string;
+const devToken = async (sub: string) => (await (await fetch(`${base}/dev/token?sub=${sub}`)).json()).idToken as string;
 
 interface Chat {
   message: { text: string };
