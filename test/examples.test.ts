@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = new URL('../', import.meta.url);
 const example = readFileSync(new URL('examples/sdk-node.ts', root), 'utf8');
 const readme = readFileSync(new URL('README.md', root), 'utf8');
+// Run in Chromium by test/browser/chat.e2e.test.ts.
+const browserExample = readFileSync(new URL('demo/src/minimal.ts', root), 'utf8');
 
 let emulator: Emulator;
 beforeAll(async () => {
@@ -15,6 +17,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emulator?.close();
+});
+
+describe('the README browser example (demo/src/minimal.ts)', () => {
+  it('is in the README verbatim', () => {
+    expect(readme).toContain(`\`\`\`ts\n${browserExample}\`\`\``);
+  });
 });
 
 describe('examples/sdk-node.ts', () => {

@@ -105,4 +105,15 @@ describe('the demo chat page in Chromium', { timeout: 60_000 }, () => {
     expect(problems).toEqual([]);
     expect(alice.external.concat(bob.external)).toEqual([]);
   });
+
+  it("runs the README's minimal browser page: it sends and shows its own message", async () => {
+    const minimal = await openPage(
+      browser,
+      'minimal',
+      `${demo.url}minimal.html?${new URLSearchParams({ ws: emulator.url })}`,
+    );
+    await minimal.page.getByText('browser-user: hello from the browser').waitFor();
+    expect(minimal.log.filter((line) => /error/i.test(line))).toEqual([]);
+    await minimal.page.close();
+  });
 });
