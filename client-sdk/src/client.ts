@@ -4,10 +4,18 @@
  * ends it, heartbeats), and the parts that make a reconnect invisible: rooms rejoin and catch up, the inbox
  * and announcements catch up, queued requests go out once.
  */
-import type { ClientFrame, JsonObject, RoomVisibility, ServerFrame } from '@viba-realtime/protocol';
+import {
+  type ClientFrame,
+  type JsonObject,
+  parseClientConfig,
+  type RealtimeClientConfig,
+  type RoomVisibility,
+  type ServerFrame,
+} from '@viba-realtime/protocol';
 import { AnnouncementFeed } from './announcements.js';
 import {
   AuthenticationError,
+  ConfigError,
   ConnectionError,
   ListenerError,
   RealtimeClientError,
@@ -59,11 +67,15 @@ function parseWith<T>(parser: BodyParser<T>, value: unknown): T {
 }
 
 /** Loads the MQTT transport only when asked for, so the WebSocket-only bundle never contains MQTT.js. */
-function lazyMqttTransport(url: string, deviceId: string | undefined): Transport {
+function lazyMqttTransport(url: string, deviceId: string | undefined, authorizerName: string | undefined): Transport {
   let loaded: Promise<Transport> | undefined;
   const load = () => {
     loaded ??= import('./transports/mqtt.js').then(({ mqttTransport }) =>
-      mqttTransport(deviceId === undefined ? { url } : { url, deviceId }),
+      mqttTransport({
+        url,
+        ...(deviceId === undefined ? {} : { deviceId }),
+        ...(authorizerName === undefined ? {} : { authorizerName }),
+      }),
     );
     return loaded;
   };
@@ -76,6 +88,34 @@ function lazyMqttTransport(url: string, deviceId: string | undefined): Transport
       return (await load()).connect(token, handlers, signal);
     },
   };
+}
+
+/** The transport the options ask for, with its URL from `url` or from the client config. */
+function transportFrom<S extends RealtimeSchema>(options: RealtimeClientOptions<S>): Transport {
+  const transport = options.transport ?? 'websocket';
+  if (typeof transport === 'object') return transport;
+  let config: RealtimeClientConfig | undefined;
+  if (options.config !== undefined) {
+    try {
+      config = parseClientConfig(options.config);
+    } catch (cause) {
+      throw new ConfigError(cause instanceof Error ? cause.message : 'Invalid client config.', { cause });
+    }
+  }
+  if (transport === 'mqtt') {
+    const url = options.url ?? config?.mqtt?.url;
+    if (url === undefined) {
+      throw new ConfigError(
+        config === undefined
+          ? '`transport: "mqtt"` needs `url` (wss://{iot-endpoint}/mqtt) or `config`.'
+          : 'The client config has no `mqtt` endpoint: this stack was deployed without the MQTT channel.',
+      );
+    }
+    return lazyMqttTransport(url, options.deviceId, config?.mqtt?.authorizerName);
+  }
+  const url = options.url ?? config?.websocket.url;
+  if (url === undefined) throw new ConfigError('Pass `url` (the WebSocket URL) or `config` (the client config).');
+  return websocketTransport(options.WebSocket === undefined ? { url } : { url, WebSocket: options.WebSocket });
 }
 
 class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
@@ -124,17 +164,7 @@ class Client<S extends RealtimeSchema> implements RealtimeClient<S> {
   constructor(options: RealtimeClientOptions<S>) {
     this.#options = options;
     this.#logger = options.logger ?? {};
-    const transport = options.transport ?? 'websocket';
-    this.#transport =
-      typeof transport === 'object'
-        ? transport
-        : transport === 'mqtt'
-          ? lazyMqttTransport(options.url, options.deviceId)
-          : websocketTransport(
-              options.WebSocket === undefined
-                ? { url: options.url }
-                : { url: options.url, WebSocket: options.WebSocket },
-            );
+    this.#transport = transportFrom(options);
     this.#events = new Emitter((event, error) => this.#listenerFailed(event, error));
     this.#requests = new RequestQueue({
       timeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,

@@ -15,7 +15,8 @@ export type ClientErrorCode =
   | 'token_provider_failed'
   | 'schema_mismatch'
   | 'room_left'
-  | 'listener_failed';
+  | 'listener_failed'
+  | 'invalid_config';
 
 /** Every code an SDK error can carry: the protocol's and the client's own. */
 export type RealtimeErrorCode = ErrorCode | ClientErrorCode;
@@ -130,5 +131,13 @@ export class RoomLeftError extends RealtimeClientError {
 export class ListenerError extends RealtimeClientError {
   constructor(event: string, cause: unknown) {
     super('listener_failed', `A listener of "${event}" threw.`, { details: { event }, cause });
+  }
+}
+
+/** The options cannot work (no `url` and no `config`, a config of another version, `mqtt` without an MQTT
+ * endpoint in the config). Thrown by `createRealtimeClient`, before anything connects. */
+export class ConfigError extends RealtimeClientError {
+  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super('invalid_config', message, options);
   }
 }

@@ -12,10 +12,11 @@ export type {
   ClientFrame,
   ErrorCode,
   JsonObject,
+  RealtimeClientConfig,
   RoomVisibility,
   ServerFrame,
 } from '@viba-realtime/protocol';
-export { ERROR_CODES, LIMITS } from '@viba-realtime/protocol';
+export { ERROR_CODES, LIMITS, parseClientConfig } from '@viba-realtime/protocol';
 export { CLIENT_DEFAULTS, createRealtimeClient } from './client.js';
 export * from './errors.js';
 export type { Transport, TransportCloseInfo, TransportConnection, TransportHandlers } from './transports/transport.js';

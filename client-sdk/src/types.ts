@@ -1,7 +1,7 @@
 /**
  * The SDK's public types: options, the schema map, events, the client and room handles.
  */
-import type { JsonObject, RoomVisibility } from '@viba-realtime/protocol';
+import type { JsonObject, RealtimeClientConfig, RoomVisibility } from '@viba-realtime/protocol';
 import type { RealtimeClientError } from './errors.js';
 import type { Transport } from './transports/transport.js';
 
@@ -65,8 +65,14 @@ export interface WebSocketLike {
 /** Options of {@link createRealtimeClient}. Only `url` and `getToken` are required. */
 export interface RealtimeClientOptions<S extends RealtimeSchema = RealtimeSchema> {
   /** WebSocket: `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}` (emulator: `ws://127.0.0.1:4000/local`).
-   * MQTT: `wss://{iot-endpoint}/mqtt` or `mqtts://{iot-endpoint}:8883` (emulator: `ws://127.0.0.1:4000/mqtt`). */
-  url: string;
+   * MQTT: `wss://{iot-endpoint}/mqtt` or `mqtts://{iot-endpoint}:8883` (emulator: `ws://127.0.0.1:4000/mqtt`).
+   * Optional with `config`, which has both. */
+  url?: string;
+  /**
+   * The deployment's client config: the stack's `ClientConfig` output (a JSON file your build ships) or the
+   * emulator's `GET /dev/client-config`. Supplies `url` for the chosen transport and MQTT's authorizer name.
+   */
+  config?: RealtimeClientConfig;
   /**
    * Returns the user's current Cognito ID or access token. Called before **every** connect. `forceRefresh` is
    * true when the last token was refused or expires too soon for the transport: then fetch a new one, not a

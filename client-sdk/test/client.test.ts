@@ -14,7 +14,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   type ChatMessage,
+  ConfigError,
   createRealtimeClient,
+  parseClientConfig,
   type RealtimeClient,
   type RealtimeClientError,
   type RealtimeClientOptions,
@@ -561,5 +563,47 @@ describe('announcements from an admin client', () => {
     const listed = await member.client.announcements.since({ since: 0 });
     expect(listed.announcements.map((a) => a.id)).toContain(id);
     await expect(outsider.client.announcements.announce({ title: 'no' })).rejects.toMatchObject({ code: 'forbidden' });
+  });
+});
+
+describe('client config', () => {
+  it("connects with the emulator's /dev/client-config over both transports (the stack's ClientConfig shape)", async () => {
+    const emulator = await emulatorFor();
+    const response = await fetch(`${emulator.httpUrl}/dev/client-config`);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    const config = parseClientConfig(await response.json());
+    expect(config).toEqual(emulator.clientConfig);
+    expect(config.mqtt?.authorizerName).toBeTruthy();
+    for (const transport of ['websocket', 'mqtt'] as const) {
+      const client = createRealtimeClient<ChatApp>({
+        config,
+        transport,
+        getToken: () => emulator.issuer.mintPair({ sub: `cfg-${transport}` }).idToken,
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+      });
+      cleanups.push(() => client.close());
+      const room = client.join('configured');
+      await room.ready();
+      expect(client.transport).toBe(transport);
+      expect(await room.send({ text: `via ${transport}` })).toMatchObject({ duplicate: false });
+    }
+  });
+
+  it('refuses options that cannot work, naming what is missing', () => {
+    const getToken = () => 'unused';
+    expect(() => createRealtimeClient({ getToken })).toThrow(ConfigError);
+    const noMqtt = {
+      version: 1 as const,
+      region: 'eu-west-1',
+      userPoolId: 'eu-west-1_x',
+      userPoolClientIds: ['c'],
+      websocket: { url: 'wss://example.invalid/prod' },
+    };
+    expect(() => createRealtimeClient({ config: noMqtt, transport: 'mqtt', getToken })).toThrow(
+      /without the MQTT channel/,
+    );
+    expect(() => createRealtimeClient({ config: { ...noMqtt, version: 2 as never }, getToken })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('version 2') }),
+    );
   });
 });

@@ -16,7 +16,7 @@ import { createIotIngressHandler } from '@viba-realtime/lambdas/handlers/iot-ing
 import { createIotPresenceHandler } from '@viba-realtime/lambdas/handlers/iot-presence';
 import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-authorizer';
 import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
-import { ENV, LOCAL_STAGE } from '@viba-realtime/protocol';
+import { CLIENT_CONFIG_VERSION, ENV, LOCAL_STAGE, type RealtimeClientConfig } from '@viba-realtime/protocol';
 import type { Broker } from './broker/broker.js';
 import { MQTT_WS_PATH } from './broker/transports.js';
 import { connectDynamoDb, startLocalDynamoDb } from './dynamodb/server.js';
@@ -135,6 +135,8 @@ export interface Emulator {
   fanoutQueue: LocalSqsQueue | undefined;
   /** The environment the handlers were built with (the same names the CDK stack sets). */
   env: HandlerEnv;
+  /** What a client app needs (`createRealtimeClient({ config })`), as served at `GET /dev/client-config`. */
+  clientConfig: RealtimeClientConfig;
   /** Closes every MQTT connection and WebSocket connection (each gets `$disconnect`), then the servers. */
   close(): Promise<void>;
 }
@@ -149,6 +151,10 @@ export const TOKEN_USES: readonly TokenUse[] = ['id', 'access'];
 export function isTokenUse(value: string): value is TokenUse {
   return (TOKEN_USES as readonly string[]).includes(value);
 }
+
+/** The IoT custom authorizer's name in the emulator's client config. IoT Core needs clients to name the
+ * authorizer (no default is set for the endpoint); the emulator has one authorizer and accepts any name. */
+export const LOCAL_IOT_AUTHORIZER_NAME = 'viba-realtime-local_authorizer';
 
 /** The fan-out queue's name: its URL is `{httpUrl}/{accountId}/viba-realtime-fanout`. */
 export const FANOUT_QUEUE_NAME = 'viba-realtime-fanout';
@@ -310,12 +316,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
           );
     // Set once the ports are known (below); `/dev/config` answers 404 until then.
     let publisherConfig: Record<string, unknown> | undefined;
+    let clientConfig: RealtimeClientConfig | undefined;
     const server = createLocalHttpServer({
       gateway,
       issuer,
       logger,
       sqs,
       publisherConfig: () => publisherConfig,
+      clientConfig: () => clientConfig,
       ...(iot ? { broker: iot.broker } : {}),
     });
     const port = await listen(server, o.port, o.host);
@@ -369,6 +377,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       ...(fanoutQueueUrl ? { fanoutQueueUrl, sqsEndpoint: httpUrl } : {}),
       ...(isLoopbackUrl(dynamodbEndpoint) ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
     };
+    // What a client app needs, in the shape of the CDK stack's `ClientConfig` output.
+    clientConfig = {
+      version: CLIENT_CONFIG_VERSION,
+      region: o.region,
+      userPoolId: o.userPoolId,
+      userPoolClientIds: [o.clientId],
+      websocket: { url: `ws://${urlHost(o.host)}:${port}/${o.stage}` },
+      ...(iot
+        ? { mqtt: { url: `ws://${urlHost(o.host)}:${port}${MQTT_WS_PATH}`, authorizerName: LOCAL_IOT_AUTHORIZER_NAME } }
+        : {}),
+    };
     authorizer = createWsAuthorizerHandler(env, { clock });
     routes = createWsRoutesHandler(env, { clock });
     if (iot) {
@@ -403,6 +422,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       fanoutQueueUrl,
       fanoutQueue,
       env,
+      clientConfig: clientConfig as RealtimeClientConfig,
       close() {
         closed ??= runCleanups(cleanups);
         return closed;

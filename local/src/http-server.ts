@@ -6,6 +6,7 @@
  * `/dev/token` and the JWKS answer CORS (any origin), so a web page on another port (`demo/`) can use them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { CLIENT_CONFIG_PATH, type RealtimeClientConfig } from '@viba-realtime/protocol';
 import type { Broker } from './broker/broker.js';
 import { handleConnectionsRequest } from './gateway/connections-api.js';
 import { parseRequestUrl, type WebSocketGateway } from './gateway/websocket-gateway.js';
@@ -28,6 +29,9 @@ export interface LocalHttpServerOptions {
   /** The backend publisher's settings for this emulator, served at `GET /dev/config` to loopback clients
    * (undefined until the emulator knows its ports). */
   publisherConfig?: () => Record<string, unknown> | undefined;
+  /** A client app's config (`RealtimeClientConfig`), served at `GET /dev/client-config` with CORS: endpoints
+   * only, the same a deployed stack publishes as its `ClientConfig` output. */
+  clientConfig?: () => RealtimeClientConfig | undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -89,7 +93,8 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
       return;
     }
     const isJwks = url.pathname === jwksPath(issuer.userPoolId);
-    if (req.method === 'OPTIONS' && (isJwks || url.pathname === '/dev/token')) {
+    const isCorsPath = isJwks || url.pathname === '/dev/token' || url.pathname === CLIENT_CONFIG_PATH;
+    if (req.method === 'OPTIONS' && isCorsPath) {
       sendPreflight(req, res);
       return;
     }
@@ -108,6 +113,12 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
       const { sub, username, groups, ttlSeconds } = parsed.value;
       logger.line('debug', 'TOKEN', `${sub} groups=${groups.join(',') || '-'} ttl=${ttlSeconds}s`);
       sendJson(res, 200, issuer.mintPair({ sub, username, groups, ttlSeconds }), CORS_HEADERS);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === CLIENT_CONFIG_PATH) {
+      const config = options.clientConfig?.();
+      if (config === undefined) sendJson(res, 404, { message: 'Not Found' }, CORS_HEADERS);
+      else sendJson(res, 200, config, CORS_HEADERS);
       return;
     }
     if (req.method === 'GET' && url.pathname === '/dev/config') {

@@ -1,4 +1,5 @@
 export * from './auth.js';
+export * from './client-config.js';
 export * from './env.js';
 export * from './errors.js';
 export * from './frames.js';
