@@ -32,7 +32,9 @@ describe('examples/sdk-node.ts', () => {
 
   it('runs against the emulator with `npm run example:sdk` and prints the chat and the notification', async () => {
     const scripts = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')).scripts as Record<string, string>;
-    expect(scripts['example:sdk']).toBe('tsx --conditions=viba-source examples/sdk-node.ts');
+    expect(scripts['example:sdk']).toBe(
+      'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true tsx --conditions=viba-source examples/sdk-node.ts',
+    );
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['node_modules/tsx/dist/cli.mjs', '--conditions=viba-source', 'examples/sdk-node.ts'],

@@ -2,7 +2,7 @@
  * The text `npm start` prints once the emulator listens. Kept apart from the CLI (which runs on import)
  * so the warning about a network-reachable dev issuer can be tested.
  */
-import { clientIdFor } from '@viba-realtime/protocol';
+import { CLIENT_CONFIG_PATH, clientIdFor } from '@viba-realtime/protocol';
 import type { Emulator } from './emulator.js';
 import { isLoopbackHost } from './loopback.js';
 
@@ -61,6 +61,7 @@ ${warning}
   JWKS           ${emulator.jwksUri}
   Dev tokens     ${emulator.httpUrl}/dev/token?sub=alice&groups=admin&ttl=3600
   Token uses     ${emulator.env.VIBA_TOKEN_USE}
+  Client config  ${emulator.httpUrl}${CLIENT_CONFIG_PATH}  (the SDK: createRealtimeClient({ config, getToken }))
 ${queueLine(emulator)}${mqttLines(emulator, sampleToken)}
   Sample ${sampleName} for alice (valid 1 h):
   ${sampleToken}
@@ -68,6 +69,7 @@ ${queueLine(emulator)}${mqttLines(emulator, sampleToken)}
 Try it, in two more terminals:
   npm run chat -- --user alice --room lobby
   npm run chat -- --user bob --room lobby
+Or the SDK: npm run example:sdk, and a chat page in the browser: npm run demo
 ${warning}
 Ctrl+C stops the emulator.
 
