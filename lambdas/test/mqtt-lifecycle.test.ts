@@ -182,6 +182,23 @@ describe('subscriptions of MQTT sessions that lifecycle events have not confirme
     expect(await members()).toEqual([caller.connectionId]);
   });
 
+  it('a rejoin of a new session, under the client id its old session joined with, survives the old session’s late disconnected', async () => {
+    const { deps, caller, room, members, at, later } = timed();
+    // Session 1 joined the room; the SDK reconnects with the same client id and joins again at once.
+    await mqttConnected(deps, { ...at(now), lifecycle: { versionNumber: 1, timestamp: now } });
+    await join(deps, caller, { action: 'join', room });
+    at(now + 60);
+    await join(deps, caller, { action: 'join', room });
+    // IoT's events for session 1's end (now+40) and session 2's start (now+50) arrive after the rejoin.
+    expect(
+      await mqttDisconnected(deps, { ...at(now + 70), lifecycle: { versionNumber: 1, timestamp: now + 40 } }),
+    ).toBe(true);
+    expect(await members()).toEqual([caller.connectionId]);
+    await mqttConnected(deps, { ...at(now + 80), lifecycle: { versionNumber: 2, timestamp: now + 50 } });
+    later(MQTT_PENDING_SUBSCRIPTION_SECONDS + 60);
+    expect(await members()).toEqual([caller.connectionId]);
+  });
+
   it('a join run before its session’s connected becomes permanent once connected arrives', async () => {
     const { deps, caller, room, members, at, later, now: current } = timed();
     at(now + 5);

@@ -53,14 +53,18 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
   await assertMayEnter(deps, room, caller.sub);
   if (room.visibility === 'public') await store.addMember(frame.room, caller.sub);
 
-  if (!already) {
+  // An MQTT client id outlives its sessions, and IoT names no session in a request: a reconnect's join finds the
+  // old session's subscription. Written again, it is this session's (later than the old session's end), so the
+  // old session's late `disconnected` leaves it alone.
+  const mqtt = isMqttConnectionId(caller.connectionId);
+  if (!already || mqtt) {
     await store.subscribe(
       { room: frame.room, connectionId: caller.connectionId, sub: caller.sub, subscribedAt: deps.clock() },
       connectionExpiresAt(caller.connectedAt, caller.connectionId),
     );
-    if (isMqttConnectionId(caller.connectionId)) await confirmMqttSubscription(deps, frame.room, caller);
-    await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);
+    if (mqtt) await confirmMqttSubscription(deps, frame.room, caller);
   }
+  if (!already) await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);
   return {
     type: 'ack',
     action: 'join',
