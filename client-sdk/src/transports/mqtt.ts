@@ -57,7 +57,7 @@ export interface MqttTransportOptions {
    */
   deviceId?: string;
   /**
-   * The IoT custom authorizer's name (the stack's `authorizerName` output), sent as IoT expects
+   * The IoT custom authorizer's name (the stack's `IotAuthorizerName` output), sent as IoT expects
    * (`x-amz-customauthorizer-name` in the MQTT username, and in the query of a WebSocket URL). Needed on AWS
    * unless the endpoint's domain configuration has it as the default authorizer; the emulator ignores it.
    */
