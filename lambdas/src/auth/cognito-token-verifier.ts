@@ -32,7 +32,15 @@ export interface CognitoTokenVerifierOptions {
   tokenUse?: TokenUse[];
   /** Read the JWKS from this URL instead of Cognito's (emulator only). */
   jwksUri?: string;
+  /** Epoch ms, for the `iat` check (aws-jwt-verify checks `exp` and `nbf` against the wall clock). @default Date.now */
+  clock?: () => number;
 }
+
+/**
+ * How far ahead of our clock a token's `iat` may be (Cognito's and Lambda's clocks are NTP-synced; this is the
+ * usual JWT clock-skew allowance). A token issued further in the future is not one Cognito issued now.
+ */
+export const MAX_IAT_SKEW_SECONDS = 300;
 
 /** A fetcher that serves every JWKS request from one http(s) URL. */
 class FixedUrlFetcher implements Fetcher {
@@ -47,10 +55,12 @@ class FixedUrlFetcher implements Fetcher {
 export class CognitoTokenVerifier {
   readonly #verifier;
   readonly #tokenUse: TokenUse[];
+  readonly #clock: () => number;
 
   constructor(options: CognitoTokenVerifierOptions) {
     if (options.clientIds.length === 0) throw new Error('CognitoTokenVerifier needs at least one client id.');
     this.#tokenUse = options.tokenUse ?? ['id', 'access'];
+    this.#clock = options.clock ?? Date.now;
     this.#verifier = CognitoJwtVerifier.create(
       { userPoolId: options.userPoolId, tokenUse: null, clientId: options.clientIds },
       options.jwksUri
@@ -72,6 +82,17 @@ export class CognitoTokenVerifier {
       if (error instanceof JwtBaseError) throw new InvalidTokenError(error.message, { cause: error });
       throw error;
     }
+    // aws-jwt-verify checks these only when present; every Cognito token has them, and without them the
+    // connection would never expire (`exp`) or belong to nobody (`sub`).
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) {
+      throw new InvalidTokenError('Token has no expiry (exp).');
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '')
+      throw new InvalidTokenError('Token has no subject (sub).');
+    // Not checked by aws-jwt-verify at all: a token "issued" in the future is not yet valid.
+    if (typeof payload.iat === 'number' && payload.iat > this.#clock() / 1000 + MAX_IAT_SKEW_SECONDS) {
+      throw new InvalidTokenError('Token issued in the future (iat).');
+    }
     const tokenUse = payload.token_use as TokenUse;
     if (!this.#tokenUse.includes(tokenUse)) {
       throw new InvalidTokenError(`Tokens of use "${tokenUse}" are not accepted here.`);
@@ -81,6 +102,6 @@ export class CognitoTokenVerifier {
       (typeof payload['cognito:username'] === 'string' && payload['cognito:username']) ||
       (typeof payload.username === 'string' && payload.username) ||
       String(payload.sub);
-    return { sub: String(payload.sub), username, groups, exp: Number(payload.exp), tokenUse };
+    return { sub: payload.sub, username, groups, exp: payload.exp, tokenUse };
   }
 }

@@ -58,9 +58,12 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
   // old session's late `disconnected` leaves it alone.
   const mqtt = isMqttConnectionId(caller.connectionId);
   if (!already || mqtt) {
+    // A WebSocket subscription ends with the token: API Gateway keeps an idle connection open past it, and
+    // fan-outs must not reach it (the connection is closed when it next acts). MQTT: IoT disconnects at expiry.
+    const connectionEnd = connectionExpiresAt(caller.connectedAt, caller.connectionId);
     await store.subscribe(
       { room: frame.room, connectionId: caller.connectionId, sub: caller.sub, subscribedAt: deps.clock() },
-      connectionExpiresAt(caller.connectedAt, caller.connectionId),
+      mqtt ? connectionEnd : Math.min(connectionEnd, caller.tokenExp),
     );
     if (mqtt) await confirmMqttSubscription(deps, frame.room, caller);
   }

@@ -151,6 +151,7 @@ export function createIotAuthorizerHandler(env: HandlerEnv, deps: IotAuthorizerD
     userPoolId: config.userPoolId,
     clientIds: config.clientIds,
     tokenUse: config.tokenUse,
+    clock,
     ...(config.jwksUri ? { jwksUri: config.jwksUri } : {}),
   });
   const store: Store = createStoreFromConfig(config, clock);

@@ -89,6 +89,10 @@ export async function answer(
 ): Promise<ServerFrame> {
   try {
     if (!request.isJson) throw new ValidationError('bad_request', 'The frame is not valid JSON.');
+    if (typeof request.value === 'object' && request.value !== null && Object.hasOwn(request.value, 'from')) {
+      // Harmless (the sender is always the token's user) but worth a trace: a client trying to pass as another.
+      log.warn('ignored a `from` field sent by a client', { sub: caller.sub, ...request.ref });
+    }
     return await dispatch(deps, caller, validateClientFrame(request.value));
   } catch (error) {
     return refusal(error, request.ref, log);

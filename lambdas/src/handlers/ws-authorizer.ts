@@ -54,6 +54,7 @@ export function createWsAuthorizerHandler(env: HandlerEnv, deps: { clock?: Clock
     userPoolId: config.userPoolId,
     clientIds: config.clientIds,
     tokenUse: config.tokenUse,
+    clock,
     ...(config.jwksUri ? { jwksUri: config.jwksUri } : {}),
   });
 

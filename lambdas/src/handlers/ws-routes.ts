@@ -69,7 +69,14 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
 
   return async (event: WsRouteEvent, _context?: Context): Promise<WsRouteResult> => {
     const { routeKey, connectionId } = event.requestContext;
-    const requestLog: Logger = log.child({ routeKey, connectionId, requestId: event.requestContext.requestId });
+    const caller = callerOf(event);
+    // The user in every line, so a refusal in the logs names who was refused.
+    const requestLog: Logger = log.child({
+      routeKey,
+      connectionId,
+      requestId: event.requestContext.requestId,
+      ...(caller ? { sub: caller.sub } : {}),
+    });
     const core: CoreDeps = {
       store,
       delivery: deliveryFor(event),
@@ -78,7 +85,6 @@ export function createWsRoutesHandler(env: HandlerEnv, deps: { clock?: Clock } =
       ...(queue ? { queue } : {}),
       ...(iot ? { topics: iot } : {}),
     };
-    const caller = callerOf(event);
 
     if (routeKey === '$connect') {
       // API Gateway only runs $connect after the authorizer allowed it; no caller means a misconfigured
