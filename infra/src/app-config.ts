@@ -18,6 +18,8 @@ export const CONTEXT_KEYS = {
   removalPolicy: 'removalPolicy',
   createApiGatewayLogRole: 'createApiGatewayLogRole',
   mqtt: 'mqtt',
+  dashboard: 'dashboard',
+  nag: 'nag',
 } as const;
 
 /** Environment variables the app reads (the same names the handlers use for the same values). */
@@ -38,6 +40,9 @@ export interface AppConfig {
   removalPolicy?: RemovalPolicy;
   createApiGatewayLogRole?: boolean;
   mqtt?: boolean;
+  dashboard?: boolean;
+  /** Run the cdk-nag AwsSolutions checks on synth (`-c nag=false` skips them). */
+  nag: boolean;
   /** Which settings came from the cdk.json examples (empty when the app is really configured). */
   placeholders: string[];
 }
@@ -105,6 +110,8 @@ export function resolveAppConfig({ context, env }: AppConfigSources): AppConfig 
     context(CONTEXT_KEYS.createApiGatewayLogRole),
   );
   const mqtt = bool(CONTEXT_KEYS.mqtt, context(CONTEXT_KEYS.mqtt));
+  const dashboard = bool(CONTEXT_KEYS.dashboard, context(CONTEXT_KEYS.dashboard));
+  const nag = bool(CONTEXT_KEYS.nag, context(CONTEXT_KEYS.nag)) ?? true;
 
   return {
     userPoolId,
@@ -114,6 +121,8 @@ export function resolveAppConfig({ context, env }: AppConfigSources): AppConfig 
     ...(removal ? { removalPolicy: removal === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN } : {}),
     ...(createApiGatewayLogRole === undefined ? {} : { createApiGatewayLogRole }),
     ...(mqtt === undefined ? {} : { mqtt }),
+    ...(dashboard === undefined ? {} : { dashboard }),
+    nag,
     placeholders,
   };
 }

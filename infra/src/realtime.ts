@@ -3,14 +3,15 @@
  * table, table layout, environment names) so that AWS and the emulator cannot drift apart.
  *
  * It holds the WebSocket channel, unless turned off the MQTT channel over IoT Core (custom authorizer, the
- * topic rules of the protocol's `IOT_RULES`, their Lambdas), and the fan-out queue that large deliveries
- * (notifications, announcements) are split onto, with its worker, dead-letter queue and alarms. Further parts
- * are meant to be added as private `create*` steps that reuse {@link Realtime.table} and the shared function
- * settings, not as a second construct.
+ * topic rules of the protocol's `IOT_RULES`, their Lambdas), the fan-out queue that large deliveries
+ * (notifications, announcements) are split onto, with its worker and dead-letter queue, and the operations
+ * side: alarms, a dashboard and the client config. Further parts are meant to be added as private `create*`
+ * steps that reuse {@link Realtime.table} and the shared function settings, not as a second construct.
  */
 import { fileURLToPath } from 'node:url';
 import {
   APIGW_LIMITS,
+  CLIENT_CONFIG_VERSION,
   ENV,
   IOT_HANDLERS,
   IOT_RULES,
@@ -18,7 +19,9 @@ import {
   type IotHandlerName,
   type IotRuleTarget,
   LIMITS,
+  type RealtimeClientConfig,
   ROUTE_SELECTION_EXPRESSION,
+  type RouteDefinition,
   TABLE,
   topics,
   WS_HANDLERS,
@@ -31,12 +34,24 @@ import {
   LogGroupLogDestination,
   type ThrottleSettings,
   WebSocketApi,
+  type WebSocketRoute,
   type WebSocketRouteIntegration,
   WebSocketStage,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  type Metric,
+  Stats,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -89,7 +104,9 @@ export interface RealtimeProps {
   readonly stageName?: string;
 
   /**
-   * Removal policy of the stateful resources: the table and the log groups.
+   * Removal policy of the stateful resources: the table and the log groups. `RETAIN` (or
+   * `RETAIN_ON_UPDATE_OR_DELETE`) keeps the data when the stack is deleted; `DESTROY` is for throwaway stacks.
+   * `SNAPSHOT` is refused: neither DynamoDB tables nor log groups support it.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -107,8 +124,9 @@ export interface RealtimeProps {
   readonly logRetention?: RetentionDays;
 
   /**
-   * Default throttling of every route of the stage: steady requests per second and burst size. API
-   * Gateway's account-level quota still applies on top of it.
+   * Default throttling of every route of the stage: steady requests per second (a positive number) and burst
+   * size (a whole number, at least 1). A setting left out keeps its default, so no route is ever unthrottled by
+   * omission. API Gateway's account-level quota still applies on top of it.
    * @default { rateLimit: 1000, burstLimit: 500 }
    */
   readonly throttle?: ThrottleSettings;
@@ -129,7 +147,8 @@ export interface RealtimeProps {
    * Off by default because the setting is one per account and region, shared by every REST and WebSocket
    * API in it: a library construct should not change it behind the user's back. Turn it on in an account
    * where it was never set. The role is always retained, so that deleting this stack does not break the
-   * logging of other APIs that rely on the setting.
+   * logging of other APIs that rely on the setting. It is refused with `accessLogs: false`, where it would
+   * change the account-wide setting for nothing.
    * @default false
    */
   readonly createApiGatewayLogRole?: boolean;
@@ -147,6 +166,14 @@ export interface RealtimeProps {
   readonly mqtt?: boolean;
 
   /**
+   * Create a CloudWatch dashboard of the deployment: WebSocket connects, messages and errors; each function's
+   * errors, throttles and p99 duration; the fan-out queue's depth and age and the dead-letter queue's depth; the
+   * state of {@link Realtime.alarms}. One dashboard costs a few dollars a month beyond the free tier's three.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+
+  /**
    * Most fan-out workers running at once (the SQS event source's `maxConcurrency`, 2 to 1000). Each worker
    * keeps up to `LIMITS.deliveryConcurrency` (48) `@connections` posts in flight, and every post counts
    * against API Gateway's account-level throttle (10,000 requests per second by default, shared by every API
@@ -154,6 +181,12 @@ export interface RealtimeProps {
    * @default {@link DEFAULT_FANOUT_MAX_CONCURRENCY}
    */
   readonly fanoutMaxConcurrency?: number;
+}
+
+/** A route of the WebSocket API and the contract entry it was made from. */
+export interface RealtimeRoute {
+  readonly definition: RouteDefinition;
+  readonly route: WebSocketRoute;
 }
 
 /** The MQTT channel's resources (see {@link RealtimeProps.mqtt}). */
@@ -177,6 +210,8 @@ export interface RealtimeMqtt {
   readonly rules: Readonly<Record<string, CfnTopicRule>>;
   /** Where IoT writes a rule's failed action (the rules' error action). */
   readonly ruleErrorLogGroup: LogGroup;
+  /** The deploy-time lookup of the IoT data endpoint (`iot:DescribeEndpoint`). */
+  readonly endpointLookup: AwsCustomResource;
 }
 
 /** The fan-out queue's resources: the queue, its worker, its dead-letter queue and their alarms. */
@@ -275,6 +310,16 @@ export const DEFAULT_FANOUT_MAX_CONCURRENCY = Math.floor(
   (APIGW_ACCOUNT_RATE_PER_SECOND * ASSUMED_POST_MS) / 1000 / LIMITS.deliveryConcurrency,
 );
 
+/** The account's IoT data endpoint, as the handlers and clients need it, and the custom resource that reads it. */
+interface IotEndpoint {
+  address: string;
+  url: string;
+  lookup: AwsCustomResource;
+}
+
+/** The period of every alarm: short enough to page quickly, long enough for Lambda's and SQS's metrics. */
+const ALARM_PERIOD = Duration.minutes(5);
+
 /** IoT Core allows a custom authorizer's Lambda at most 5 seconds (developer guide, config-custom-auth.html). */
 const IOT_AUTHORIZER_TIMEOUT = Duration.seconds(5);
 
@@ -288,6 +333,7 @@ interface Settings {
   accessLogs: boolean;
   createApiGatewayLogRole: boolean;
   mqtt: boolean;
+  dashboard: boolean;
   fanoutMaxConcurrency: number;
 }
 
@@ -301,6 +347,7 @@ const DEFAULTS: Settings = {
   accessLogs: true,
   createApiGatewayLogRole: false,
   mqtt: true,
+  dashboard: true,
   fanoutMaxConcurrency: DEFAULT_FANOUT_MAX_CONCURRENCY,
 };
 
@@ -311,25 +358,32 @@ const LOG_LEVELS: readonly HandlerLogLevel[] = ['debug', 'info', 'warn', 'error'
 // Paths are resolved from this file, not from process.cwd(), so that `cdk synth` from the infra package,
 // vitest from the repo root and a consumer's app all bundle the same files.
 const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-type HandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER;
+/** A Lambda entry point of the construct: a file of lambdas/src/handlers/. */
+export type RealtimeHandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER;
+type HandlerName = RealtimeHandlerName;
 const handlerEntry = (name: HandlerName) => repoFile(`lambdas/src/handlers/${name}.ts`);
 
 /**
  * viba-realtime on AWS: the single DynamoDB table, the API Gateway WebSocket API with one route per entry
  * of the protocol's `WS_ROUTES`, its Cognito REQUEST authorizer on `$connect`, and its two Lambda functions;
  * (unless {@link RealtimeProps.mqtt} is off) the MQTT channel on IoT Core: a custom authorizer, one topic
- * rule per entry of the protocol's `IOT_RULES`, and their three Lambda functions; and the fan-out queue
- * (SQS, with a dead-letter queue), its worker Lambda and two alarms.
+ * rule per entry of the protocol's `IOT_RULES`, and their three Lambda functions; the fan-out queue (SQS,
+ * with a dead-letter queue) and its worker Lambda; alarms (function errors, throttles, dead letters) and,
+ * unless {@link RealtimeProps.dashboard} is off, a dashboard.
+ *
+ * Every function has a role of its own, allowed exactly what it calls (see the grants' doc comments and
+ * policy.test.ts); the cdk-nag findings this design raises are explained in nag.ts
+ * (`acknowledgeRealtimeNagFindings`).
  *
  * A backend that notifies users or announces gets what it needs with {@link Realtime.grantPublish} and
- * {@link Realtime.publisherEnvironment}.
+ * {@link Realtime.publisherEnvironment}; a client app with {@link Realtime.clientConfig}.
  *
  * @example
  * const realtime = new Realtime(this, 'Realtime', {
  *   userPool,                                  // or 'eu-west-1_AbCdEf123'
  *   userPoolClientIds: [webClient.userPoolClientId],
  * });
- * new CfnOutput(this, 'Url', { value: realtime.webSocketUrl });
+ * new CfnOutput(this, 'ClientConfig', { value: Stack.of(this).toJsonString(realtime.clientConfig()) });
  *
  * const backend = new NodejsFunction(this, 'Backend', { environment: realtime.publisherEnvironment });
  * realtime.grantPublish(backend);
@@ -341,6 +395,8 @@ export class Realtime extends Construct {
   readonly webSocketApi: WebSocketApi;
   /** The auto-deployed stage of {@link Realtime.webSocketApi}. */
   readonly stage: WebSocketStage;
+  /** One route per entry of the protocol's `WS_ROUTES`, in its order. */
+  readonly routes: readonly RealtimeRoute[];
   /** `wss://` URL clients connect to. */
   readonly webSocketUrl: string;
   /** `https://` base URL of the `@connections` management API of the stage. */
@@ -355,8 +411,26 @@ export class Realtime extends Construct {
   readonly mqtt: RealtimeMqtt | undefined;
   /** The fan-out queue, its worker and dead-letter queue, and their alarms. */
   readonly fanout: RealtimeFanout;
+  /** Id of the Cognito user pool whose tokens connect (a token when the pool was passed as an object). */
+  readonly userPoolId: string;
+  /** The app clients whose tokens are accepted. */
+  readonly userPoolClientIds: readonly string[];
+  /** Every Lambda function of the construct, by handler name (the `iot-*` ones only with the MQTT channel). */
+  readonly functions: Readonly<Partial<Record<RealtimeHandlerName, NodejsFunction>>>;
+  /**
+   * Per function, in alarm when it failed (threw or timed out) in the last 5 minutes. All but `ws-authorizer`:
+   * it throws `Unauthorized` for every connect without a token (API Gateway's 401), so its errors count
+   * strangers, not faults; its errors are on the dashboard.
+   */
+  readonly errorAlarms: Readonly<Partial<Record<RealtimeHandlerName, Alarm>>>;
+  /** In alarm when Lambda throttled any function of the construct in the last 5 minutes (concurrency exhausted). */
+  readonly throttlesAlarm: Alarm;
   /** Every alarm of the construct, with no action: add yours (`alarm.addAlarmAction(new SnsAction(topic))`). */
   readonly alarms: readonly Alarm[];
+  /** The CloudWatch dashboard, unless {@link RealtimeProps.dashboard} is off. */
+  readonly dashboard: Dashboard | undefined;
+  /** The account-level API Gateway CloudWatch role, when {@link RealtimeProps.createApiGatewayLogRole} is on. */
+  readonly apiGatewayLogRole: Role | undefined;
   /**
    * The environment a backend Lambda needs to publish (notify, announce, disconnect) with the lambdas
    * package's publisher: `VIBA_TABLE_NAME`, `VIBA_CONNECTIONS_ENDPOINT`, `VIBA_FANOUT_QUEUE_URL` and, with the
@@ -366,12 +440,19 @@ export class Realtime extends Construct {
 
   private readonly settings: Settings;
   /** The endpoint the MQTT deliveries are published to, when the channel is on. */
-  private readonly iotEndpoint: { address: string; url: string } | undefined;
+  private readonly iotEndpoint: IotEndpoint | undefined;
+  /** Filled by {@link Realtime.createFunction}; read through {@link Realtime.functions}. */
+  private readonly functionsByHandler: Partial<Record<HandlerName, NodejsFunction>> = {};
+  private readonly errorAlarmsByHandler: Partial<Record<HandlerName, Alarm>> = {};
 
   constructor(scope: Construct, id: string, props: RealtimeProps) {
     super(scope, id);
     this.settings = resolveSettings(props);
     const userPoolId = validateProps(props, this.settings);
+    this.userPoolId = userPoolId;
+    this.userPoolClientIds = [...props.userPoolClientIds];
+    this.functions = this.functionsByHandler;
+    this.errorAlarms = this.errorAlarmsByHandler;
 
     this.table = this.createTable();
     // Before the functions that enqueue onto it; the worker comes once the stage's endpoint is known.
@@ -385,6 +466,8 @@ export class Realtime extends Construct {
     this.authorizerFunction = this.createFunction('Authorizer', WS_HANDLERS.authorizer, {
       timeout: Duration.seconds(10),
       environment: authEnv,
+      // See errorAlarms: its errors are mostly connects without a token.
+      errorsAlarm: undefined,
     });
     // Looked up before the routes function, which publishes to the MQTT members of a room.
     const iotEndpoint = this.settings.mqtt ? this.lookUpIotDataEndpoint() : undefined;
@@ -393,6 +476,7 @@ export class Realtime extends Construct {
     // whose answer nobody receives. The send path's claim takeover (LIMITS.dedupeClaimStaleMs) relies on it.
     this.routesFunction = this.createFunction('Routes', WS_HANDLERS.routes, {
       timeout: Duration.millis(APIGW_LIMITS.integrationTimeoutMs),
+      errorsAlarm: 'the WebSocket routes function',
       environment: {
         [ENV.tableName]: this.table.tableName,
         ...(iotEndpoint ? { [ENV.iotEndpoint]: iotEndpoint.url } : {}),
@@ -405,14 +489,15 @@ export class Realtime extends Construct {
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
       description: 'viba-realtime WebSocket API',
     });
-    this.addRoutes();
+    this.routes = this.addRoutes();
 
     this.accessLogGroup = this.settings.accessLogs ? this.createLogGroup('AccessLogs') : undefined;
+    this.apiGatewayLogRole = this.settings.createApiGatewayLogRole ? this.createApiGatewayLogRole() : undefined;
     this.stage = this.createStage(this.accessLogGroup);
     this.webSocketUrl = this.stage.url;
     this.connectionsEndpoint = this.stage.callbackUrl;
 
-    this.table.grant(this.routesFunction, ...ROUTES_TABLE_ACTIONS);
+    this.grantTable(this.routesFunction, ROUTES_TABLE_ACTIONS);
     // Scoped to this API and stage: `grantManageConnections` on the API would allow every stage.
     this.stage.grantManagementApiAccess(this.routesFunction);
     grantSendMessage(queue, this.routesFunction);
@@ -432,14 +517,39 @@ export class Realtime extends Construct {
       [ENV.fanoutQueueUrl]: queue.queueUrl,
     };
     this.fanout = this.createFanoutWorker(queue, deadLetterQueue);
-    this.alarms = [this.fanout.deadLetterAlarm, this.fanout.workerErrorsAlarm];
+    this.throttlesAlarm = this.createThrottlesAlarm();
+    this.alarms = [this.fanout.deadLetterAlarm, ...Object.values(this.errorAlarmsByHandler), this.throttlesAlarm];
+    this.dashboard = this.settings.dashboard ? this.createDashboard() : undefined;
+  }
+
+  /**
+   * What a client app needs to reach this deployment, in the shape of the protocol's `RealtimeClientConfig`:
+   * the SDK takes it as is (`createRealtimeClient({ config, getToken })`) and the emulator serves the same
+   * shape at `GET /dev/client-config`. Values known only at deploy time (region, WebSocket URL, IoT endpoint)
+   * are tokens: render it with `Stack.of(scope).toJsonString(realtime.clientConfig())`, as the app stack's
+   * `ClientConfig` output does.
+   *
+   * @example
+   * new CfnOutput(this, 'ClientConfig', { value: Stack.of(this).toJsonString(realtime.clientConfig()) });
+   */
+  clientConfig(): RealtimeClientConfig {
+    return {
+      version: CLIENT_CONFIG_VERSION,
+      region: Stack.of(this).region,
+      userPoolId: this.userPoolId,
+      userPoolClientIds: [...this.userPoolClientIds],
+      websocket: { url: this.webSocketUrl },
+      ...(this.mqtt
+        ? { mqtt: { url: `wss://${this.mqtt.endpointAddress}/mqtt`, authorizerName: this.mqtt.authorizerName } }
+        : {}),
+    };
   }
 
   /**
    * Lets `grantee` (a backend's Lambda or role) do what the lambdas package's publisher does: notify users,
    * announce, and disconnect a user. Exactly:
-   * - `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query`, `BatchWriteItem` on the table and
-   *   its indexes (those of the routes function, {@link ROUTES_TABLE_ACTIONS}; no scans, no DDL);
+   * - `dynamodb:GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`, `Query`, `BatchWriteItem` on the table, and
+   *   `Query` on its index (those of the routes function, {@link ROUTES_TABLE_ACTIONS}; no scans, no DDL);
    * - `execute-api:ManageConnections` on this API's stage only (post to and close WebSocket connections);
    * - `sqs:SendMessage` on the fan-out queue (large audiences are split onto it; `SendMessageBatch` is
    *   authorized by this action);
@@ -453,8 +563,7 @@ export class Realtime extends Construct {
    * @returns the grants, combined
    */
   grantPublish(grantee: IGrantable): Grant {
-    let grant = this.table
-      .grant(grantee, ...ROUTES_TABLE_ACTIONS)
+    let grant = this.grantTable(grantee, ROUTES_TABLE_ACTIONS)
       .combine(this.stage.grantManagementApiAccess(grantee))
       .combine(grantSendMessage(this.fanout.queue, grantee));
     if (this.iotEndpoint) {
@@ -500,6 +609,7 @@ export class Realtime extends Construct {
   private createFanoutWorker(queue: Queue, deadLetterQueue: Queue): RealtimeFanout {
     const workerFunction = this.createFunction('FanoutWorker', FANOUT_WORKER_HANDLER, {
       timeout: FANOUT_WORKER_TIMEOUT,
+      errorsAlarm: 'the fan-out worker',
       environment: {
         [ENV.tableName]: this.table.tableName,
         // An SQS event carries no API Gateway domain to build the endpoint from.
@@ -520,7 +630,7 @@ export class Realtime extends Construct {
         maxConcurrency: this.settings.fanoutMaxConcurrency,
       }),
     );
-    this.table.grant(workerFunction, ...ROUTES_TABLE_ACTIONS);
+    this.grantTable(workerFunction, ROUTES_TABLE_ACTIONS);
     this.stage.grantManagementApiAccess(workerFunction);
     grantSendMessage(queue, workerFunction);
     if (this.iotEndpoint) this.grantIotPublish(workerFunction, IOT_DELIVERY_TOPICS);
@@ -529,8 +639,8 @@ export class Realtime extends Construct {
       alarmDescription:
         'viba-realtime: a fan-out batch failed every receive and is in the dead-letter queue; its deliveries were not made.',
       metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
+        period: ALARM_PERIOD,
+        statistic: Stats.MAXIMUM,
       }),
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -538,14 +648,7 @@ export class Realtime extends Construct {
       // SQS sends no datapoints for an idle queue.
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
-    const workerErrorsAlarm = new Alarm(this, 'FanoutWorkerErrorsAlarm', {
-      alarmDescription: 'viba-realtime: the fan-out worker failed (threw or timed out) in the last 5 minutes.',
-      metric: workerFunction.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
+    const workerErrorsAlarm = this.errorAlarmsByHandler[FANOUT_WORKER_HANDLER] as Alarm;
     return { queue, deadLetterQueue, workerFunction, deadLetterAlarm, workerErrorsAlarm };
   }
 
@@ -553,7 +656,7 @@ export class Realtime extends Construct {
    * The account's IoT data endpoint (`iot:Data-ATS`), read at deploy time by a custom resource: it is one per
    * account and region, and not known to CloudFormation. Synth stays offline; only the deployment calls IoT.
    */
-  private lookUpIotDataEndpoint(): { address: string; url: string } {
+  private lookUpIotDataEndpoint(): IotEndpoint {
     const describe = {
       service: 'Iot',
       action: 'describeEndpoint',
@@ -561,6 +664,22 @@ export class Realtime extends Construct {
       physicalResourceId: PhysicalResourceId.of('iot:Data-ATS'),
       outputPaths: ['endpointAddress'],
     };
+    // The provider is one Lambda per stack, shared by every AwsCustomResource in it: the first one to be
+    // created sets its role and log group, and a later one's are ignored. Make ours only when it is first.
+    const stack = Stack.of(this);
+    const providerExists =
+      stack.node.tryFindChild(`AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`) !== undefined;
+    const provider = providerExists
+      ? {}
+      : (() => {
+          const logGroup = this.createLogGroup('IotDataEndpointLogs');
+          const role = this.createFunctionRole(
+            'IotDataEndpointRole',
+            logGroup,
+            'AwsCustomResource provider of the stack (viba-realtime: IoT data endpoint lookup).',
+          );
+          return { logGroup, role };
+        })();
     const lookup = new AwsCustomResource(this, 'IotDataEndpoint', {
       onCreate: describe,
       onUpdate: describe,
@@ -571,17 +690,13 @@ export class Realtime extends Construct {
       ]),
       // The SDK in the Lambda runtime is enough; installing the latest would reach npm at deploy time.
       installLatestAwsSdk: false,
-      logGroup: this.createLogGroup('IotDataEndpointLogs'),
+      ...provider,
     });
     const address = lookup.getResponseField('endpointAddress');
-    return { address, url: `https://${address}` };
+    return { address, url: `https://${address}`, lookup };
   }
 
-  private createMqttChannel(
-    endpoint: { address: string; url: string },
-    authEnv: Record<string, string>,
-    fanoutQueue: Queue,
-  ): RealtimeMqtt {
+  private createMqttChannel(endpoint: IotEndpoint, authEnv: Record<string, string>, fanoutQueue: Queue): RealtimeMqtt {
     const stack = Stack.of(this);
     // IoT names are per account and region: unique per construct path, and readable (`..._requests`).
     // Authorizer names allow `[\w=,@-]`, rule names only `[A-Za-z0-9_]`.
@@ -589,6 +704,8 @@ export class Realtime extends Construct {
 
     const authorizerFunction = this.createFunction('IotAuthorizer', IOT_HANDLERS.authorizer, {
       timeout: IOT_AUTHORIZER_TIMEOUT,
+      // It refuses a bad token with isAuthenticated: false; it throws only when it cannot check one.
+      errorsAlarm: 'the IoT custom authorizer',
       environment: {
         ...authEnv,
         [ENV.tableName]: this.table.tableName,
@@ -607,11 +724,13 @@ export class Realtime extends Construct {
     const ruleTimeout = Duration.millis(APIGW_LIMITS.integrationTimeoutMs);
     const ingressFunction = this.createFunction('IotIngress', IOT_HANDLERS.ingress, {
       timeout: ruleTimeout,
+      errorsAlarm: 'the IoT ingress rule function',
       // It runs MQTT clients' requests, `announce` included, as the routes function runs WebSocket ones.
       environment: { ...ruleEnv, [ENV.fanoutQueueUrl]: fanoutQueue.queueUrl },
     });
     const presenceFunction = this.createFunction('IotPresence', IOT_HANDLERS.presence, {
       timeout: ruleTimeout,
+      errorsAlarm: 'the IoT lifecycle (presence) rule function',
       environment: ruleEnv,
     });
 
@@ -671,9 +790,9 @@ export class Realtime extends Construct {
       rules[definition.name] = rule;
     }
 
-    this.table.grant(authorizerFunction, ...IOT_AUTHORIZER_TABLE_ACTIONS);
-    this.table.grant(ingressFunction, ...ROUTES_TABLE_ACTIONS);
-    this.table.grant(presenceFunction, ...IOT_PRESENCE_TABLE_ACTIONS);
+    this.grantTable(authorizerFunction, IOT_AUTHORIZER_TABLE_ACTIONS);
+    this.grantTable(ingressFunction, ROUTES_TABLE_ACTIONS);
+    this.grantTable(presenceFunction, IOT_PRESENCE_TABLE_ACTIONS);
     // Both deliver room frames to WebSocket members too (a send or a `left` announcement).
     this.stage.grantManagementApiAccess(ingressFunction);
     this.stage.grantManagementApiAccess(presenceFunction);
@@ -691,6 +810,7 @@ export class Realtime extends Construct {
       presenceFunction,
       rules,
       ruleErrorLogGroup,
+      endpointLookup: endpoint.lookup,
     };
   }
 
@@ -772,17 +892,53 @@ export class Realtime extends Construct {
     return table;
   }
 
+  /**
+   * `actions` on the table; of them, `dynamodb:Query` also on the table's indexes, by name (the other actions
+   * do not apply to an index). `Table.grant` would add `index/*` and every action on it.
+   */
+  private grantTable(grantee: IGrantable, actions: readonly string[]): Grant {
+    let grant = Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [this.table.tableArn] });
+    if (actions.includes('dynamodb:Query')) {
+      grant = grant.combine(
+        Grant.addToPrincipal({
+          grantee,
+          actions: ['dynamodb:Query'],
+          resourceArns: Object.values(TABLE.indexes).map((index) => `${this.table.tableArn}/index/${index.name}`),
+        }),
+      );
+    }
+    return grant;
+  }
+
+  /**
+   * A role Lambda assumes that may write to `logGroup` and nothing else yet. It replaces the default
+   * `AWSLambdaBasicExecutionRole`, whose `logs:*` actions apply to every log group of the account.
+   */
+  private createFunctionRole(id: string, logGroup: LogGroup, description: string): Role {
+    const role = new Role(this, id, { assumedBy: new ServicePrincipal('lambda.amazonaws.com'), description });
+    // logs:CreateLogStream and logs:PutLogEvents on the group (its ARN ends in `:*`, covering its streams).
+    logGroup.grantWrite(role);
+    return role;
+  }
+
   private createFunction(
     id: string,
     handler: HandlerName,
-    options: { timeout: Duration; environment: Record<string, string> },
+    options: {
+      timeout: Duration;
+      environment: Record<string, string>;
+      /** What the function is, for its errors alarm's description; `undefined` for no errors alarm. */
+      errorsAlarm: string | undefined;
+    },
   ): NodejsFunction {
     const logGroup = this.createLogGroup(`${id}Logs`);
-    return new NodejsFunction(this, id, {
+    const role = this.createFunctionRole(`${id}Role`, logGroup, `viba-realtime ${handler} Lambda function.`);
+    const fn = new NodejsFunction(this, id, {
       entry: handlerEntry(handler),
       handler: 'handler',
       projectRoot: repoFile(''),
       depsLockFilePath: repoFile('package-lock.json'),
+      role,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: 256,
@@ -812,9 +968,104 @@ export class Realtime extends Construct {
         forceDockerBundling: false,
       },
     });
+    this.functionsByHandler[handler] = fn;
+    if (options.errorsAlarm !== undefined) {
+      this.errorAlarmsByHandler[handler] = new Alarm(this, `${id}ErrorsAlarm`, {
+        alarmDescription: `viba-realtime: ${options.errorsAlarm} (${handler}) failed (threw or timed out) in the last 5 minutes.`,
+        metric: fn.metricErrors({ period: ALARM_PERIOD, statistic: Stats.SUM }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // Lambda sends no datapoints for a function that did not run.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    }
+    return fn;
   }
 
-  private addRoutes(): void {
+  /** One alarm over every function's throttles: throttling means the account's concurrency ran out, which
+   * hits every function at once, so one alarm says it and the dashboard shows which. */
+  private createThrottlesAlarm(): Alarm {
+    const throttles: Record<string, IMetric> = {};
+    Object.values(this.functionsByHandler).forEach((fn, i) => {
+      throttles[`t${i}`] = fn.metricThrottles({ period: ALARM_PERIOD, statistic: Stats.SUM });
+    });
+    return new Alarm(this, 'ThrottlesAlarm', {
+      alarmDescription:
+        'viba-realtime: Lambda throttled a function in the last 5 minutes (account or function concurrency exhausted).',
+      metric: new MathExpression({
+        expression: 'SUM(METRICS())',
+        usingMetrics: throttles,
+        period: ALARM_PERIOD,
+        label: 'Throttles, all functions',
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /** A small dashboard: traffic and errors of the WebSocket API, per-function health, the fan-out queues. */
+  private createDashboard(): Dashboard {
+    const functions = Object.entries(this.functionsByHandler);
+    const perFunction = (metric: (fn: NodejsFunction) => Metric) =>
+      functions.map(([handler, fn]) => metric(fn).with({ label: handler }));
+    const api = this.webSocketApi;
+    const sum = { statistic: Stats.SUM };
+    const { queue, deadLetterQueue } = this.fanout;
+    const dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'WebSocket: connects and messages',
+        left: [
+          api.metric('ConnectCount', { ...sum, label: 'connects' }),
+          api.metric('MessageCount', { ...sum, label: 'messages' }),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'WebSocket: errors',
+        left: [
+          api.metric('ClientError', { ...sum, label: '4xx (client)' }),
+          api.metric('IntegrationError', { ...sum, label: 'integration' }),
+          api.metric('ExecutionError', { ...sum, label: 'execution' }),
+        ],
+        width: 8,
+      }),
+      new AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms], width: 8 }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({ title: 'Lambda: errors', left: perFunction((fn) => fn.metricErrors(sum)), width: 8 }),
+      new GraphWidget({ title: 'Lambda: throttles', left: perFunction((fn) => fn.metricThrottles(sum)), width: 8 }),
+      new GraphWidget({
+        title: 'Lambda: duration p99 (ms)',
+        left: perFunction((fn) => fn.metricDuration({ statistic: Stats.p(99) })),
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Fan-out: messages waiting',
+        left: [
+          queue.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, label: 'queue' }),
+          deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: Stats.MAXIMUM,
+            label: 'dead-letter queue',
+          }),
+        ],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Fan-out: age of the oldest message (s)',
+        left: [queue.metricApproximateAgeOfOldestMessage({ statistic: Stats.MAXIMUM, label: 'queue' })],
+        width: 12,
+      }),
+    );
+    return dashboard;
+  }
+
+  private addRoutes(): RealtimeRoute[] {
     const functions: Record<WsHandlerName, IFunction> = {
       [WS_HANDLERS.authorizer]: this.authorizerFunction,
       [WS_HANDLERS.routes]: this.routesFunction,
@@ -830,21 +1081,23 @@ export class Realtime extends Construct {
       }
       return integration;
     };
-    // No identity source: API Gateway would answer 401 itself when the named source is missing, but the
-    // token may come in the query string or in the Authorization header, and only the authorizer can tell
-    // "no token" (401) from "bad token" (403). No source also means no authorizer result caching, which is
-    // right for a once-per-connection call.
+    // No identity source, deliberately (docs/ARCHITECTURE.md, "Authorizer without identity source"; pinned by
+    // realtime.test.ts): with `route.request.querystring.token` as the source, API Gateway would answer 401
+    // itself whenever the query string lacks it, but the token may come in the query string (browsers) or in
+    // the Authorization header (Node clients), and only the authorizer can tell "no token" (401) from "bad
+    // token" (403). No source also means no authorizer result caching, right for a once-per-connection call.
     const authorizer = new WebSocketLambdaAuthorizer('ConnectAuthorizer', this.authorizerFunction, {
       identitySource: [],
     });
 
-    for (const route of WS_ROUTES) {
-      this.webSocketApi.addRoute(route.routeKey, {
-        integration: integrationFor(route.handler),
-        returnResponse: route.returnResponse,
-        ...(route.authorized ? { authorizer } : {}),
-      });
-    }
+    return WS_ROUTES.map((definition) => ({
+      definition,
+      route: this.webSocketApi.addRoute(definition.routeKey, {
+        integration: integrationFor(definition.handler),
+        returnResponse: definition.returnResponse,
+        ...(definition.authorized ? { authorizer } : {}),
+      }),
+    }));
   }
 
   private createLogGroup(id: string): LogGroup {
@@ -864,18 +1117,27 @@ export class Realtime extends Construct {
         ? { accessLogSettings: { destination: new LogGroupLogDestination(accessLogGroup), format: accessLogFormat() } }
         : {}),
     });
-    if (this.settings.createApiGatewayLogRole) {
-      stage.node.addDependency(this.createApiGatewayAccountLogRole());
+    if (this.apiGatewayLogRole) {
+      stage.node.addDependency(this.createApiGatewayAccount(this.apiGatewayLogRole));
     }
     return stage;
   }
 
-  private createApiGatewayAccountLogRole(): CfnAccount {
+  /**
+   * The role API Gateway writes every API's logs of the account and region with. AWS's managed policy is the
+   * documented one: API Gateway creates the log groups itself (execution logs of any API), which no narrower
+   * statement of this stack could name.
+   */
+  private createApiGatewayLogRole(): Role {
     const role = new Role(this, 'ApiGatewayLogRole', {
       assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
       managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
     });
     role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return role;
+  }
+
+  private createApiGatewayAccount(role: Role): CfnAccount {
     const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
     account.node.addDependency(role);
     return account;
@@ -895,10 +1157,15 @@ function resolveSettings(props: RealtimeProps): Settings {
     removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
     logLevel: props.logLevel ?? DEFAULTS.logLevel,
     logRetention: props.logRetention ?? DEFAULTS.logRetention,
-    throttle: props.throttle ?? DEFAULTS.throttle,
+    // Per setting, so that leaving one out (or passing undefined) never leaves the stage without it.
+    throttle: {
+      rateLimit: props.throttle?.rateLimit ?? DEFAULTS.throttle.rateLimit,
+      burstLimit: props.throttle?.burstLimit ?? DEFAULTS.throttle.burstLimit,
+    },
     accessLogs: props.accessLogs ?? DEFAULTS.accessLogs,
     createApiGatewayLogRole: props.createApiGatewayLogRole ?? DEFAULTS.createApiGatewayLogRole,
     mqtt: props.mqtt ?? DEFAULTS.mqtt,
+    dashboard: props.dashboard ?? DEFAULTS.dashboard,
     fanoutMaxConcurrency: props.fanoutMaxConcurrency ?? DEFAULTS.fanoutMaxConcurrency,
   };
 }
@@ -929,6 +1196,30 @@ function validateProps(props: RealtimeProps, settings: Settings): string {
   }
   if (!LOG_LEVELS.includes(settings.logLevel)) {
     throw new Error(`Realtime: logLevel must be one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  const { rateLimit, burstLimit } = settings.throttle;
+  // API Gateway takes a stage's rate as a double and its burst as an integer; 0 would refuse every message,
+  // which is a way to take the service down, not a throttle.
+  if (rateLimit !== undefined && !Token.isUnresolved(rateLimit) && !(Number.isFinite(rateLimit) && rateLimit > 0)) {
+    throw new Error(`Realtime: throttle.rateLimit must be a positive number of requests per second, not ${rateLimit}.`);
+  }
+  if (
+    burstLimit !== undefined &&
+    !Token.isUnresolved(burstLimit) &&
+    !(Number.isInteger(burstLimit) && burstLimit >= 1)
+  ) {
+    throw new Error(`Realtime: throttle.burstLimit must be a whole number of requests, at least 1, not ${burstLimit}.`);
+  }
+  if (settings.removalPolicy === RemovalPolicy.SNAPSHOT) {
+    throw new Error(
+      'Realtime: removalPolicy SNAPSHOT is not supported by DynamoDB tables or log groups; use RETAIN (the default) or DESTROY.',
+    );
+  }
+  if (settings.createApiGatewayLogRole && !settings.accessLogs) {
+    throw new Error(
+      'Realtime: createApiGatewayLogRole only serves the access logs; with accessLogs: false it would change the ' +
+        "account's API Gateway settings for nothing. Drop one of the two.",
+    );
   }
   const concurrency = settings.fanoutMaxConcurrency;
   // Lambda's range for an SQS event source's maximum concurrency.

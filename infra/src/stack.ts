@@ -1,5 +1,6 @@
 import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { acknowledgeRealtimeNagFindings } from './nag.js';
 import { Realtime, type TokenUse } from './realtime.js';
 
 /** Properties of {@link VibaRealtimeStack}. */
@@ -35,9 +36,21 @@ export interface VibaRealtimeStackProps extends StackProps {
    * @default true
    */
   readonly mqtt?: boolean;
+  /**
+   * Create the CloudWatch dashboard (see `RealtimeProps.dashboard`).
+   * @default true
+   */
+  readonly dashboard?: boolean;
 }
 
-/** A deployable, environment-agnostic stack holding one {@link Realtime}. */
+/**
+ * A deployable, environment-agnostic stack holding one {@link Realtime}, with its outputs: the WebSocket URL,
+ * the table, the fan-out queue, with MQTT the IoT endpoint and authorizer name, and `ClientConfig`, the JSON
+ * the SDK takes as is (`createRealtimeClient({ config: JSON.parse(output), getToken })`).
+ *
+ * The cdk-nag AwsSolutions findings the design raises are acknowledged with their reasons (`nag.ts`); the
+ * app (bin/app.ts) runs the checks on every synth.
+ */
 export class VibaRealtimeStack extends Stack {
   readonly realtime: Realtime;
 
@@ -51,10 +64,18 @@ export class VibaRealtimeStack extends Stack {
       ...(props.stageName ? { stageName: props.stageName } : {}),
       ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
       ...(props.mqtt === undefined ? {} : { mqtt: props.mqtt }),
+      ...(props.dashboard === undefined ? {} : { dashboard: props.dashboard }),
     });
+    acknowledgeRealtimeNagFindings(this.realtime);
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'URL clients connect to (append ?token=<Cognito JWT>).',
       value: this.realtime.webSocketUrl,
+    });
+    new CfnOutput(this, 'ClientConfig', {
+      description:
+        'What a client app needs (protocol RealtimeClientConfig): createRealtimeClient({ config: JSON.parse(this), getToken }).',
+      // toJsonString renders the deploy-time values (region, URLs, endpoint) inside the JSON string.
+      value: this.toJsonString(this.realtime.clientConfig()),
     });
     new CfnOutput(this, 'TableName', {
       description: 'The DynamoDB table.',

@@ -49,6 +49,8 @@ describe('resolveAppConfig', () => {
       removalPolicy: 'destroy',
       createApiGatewayLogRole: 'false',
       mqtt: 'false',
+      dashboard: 'false',
+      nag: 'false',
     });
 
     expect(config).toMatchObject({
@@ -57,7 +59,16 @@ describe('resolveAppConfig', () => {
       removalPolicy: RemovalPolicy.DESTROY,
       createApiGatewayLogRole: false,
       mqtt: false,
+      dashboard: false,
+      nag: false,
     });
+  });
+
+  it('runs the cdk-nag checks unless told not to, and keeps the dashboard at its default', () => {
+    const config = resolve(EXAMPLES);
+
+    expect(config.nag).toBe(true);
+    expect(config).not.toHaveProperty('dashboard');
   });
 
   it('rejects malformed optional settings', () => {
@@ -65,5 +76,7 @@ describe('resolveAppConfig', () => {
     expect(() => resolve({ ...EXAMPLES, removalPolicy: 'snapshot' })).toThrow(AppConfigError);
     expect(() => resolve({ ...EXAMPLES, createApiGatewayLogRole: 'yes' })).toThrow(AppConfigError);
     expect(() => resolve({ ...EXAMPLES, mqtt: 'off' })).toThrow(AppConfigError);
+    expect(() => resolve({ ...EXAMPLES, dashboard: 'no' })).toThrow(AppConfigError);
+    expect(() => resolve({ ...EXAMPLES, nag: 'skip' })).toThrow(AppConfigError);
   });
 });

@@ -1,6 +1,7 @@
 import { ENV, IOT_HANDLERS, IOT_RULES, IOT_SQL_VERSION } from '@viba-realtime/protocol';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { describe, expect, it } from 'vitest';
 import { Realtime } from '../src/realtime.js';
 import { VibaRealtimeStack } from '../src/stack.js';
@@ -8,6 +9,7 @@ import {
   actionsOf,
   allPolicyStatements,
   envOf,
+  logWriteStatement,
   newApp,
   POOL_ID,
   type PolicyStatement,
@@ -231,10 +233,52 @@ describe('Realtime MQTT: IoT data endpoint', () => {
     expect(lookup.Properties.Delete).toBeUndefined();
     // No npm install at deploy time: the SDK of the Lambda runtime is enough.
     expect(lookup.Properties.InstallLatestAwsSdk).toBe(false);
-    const policies = resources(template, 'AWS::IAM::Policy').filter(([id]) => id.startsWith(lookupId.slice(0, -8)));
+    const policies = resources(template, 'AWS::IAM::Policy').filter(([id]) =>
+      id.startsWith(`${lookupId.slice(0, -8)}CustomResourcePolicy`),
+    );
     expect(policies.flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: unknown[] }).Statement)).toEqual([
       { Action: 'iot:DescribeEndpoint', Effect: 'Allow', Resource: '*' },
     ]);
+  });
+
+  it('runs its provider with a role of its own that writes only the provider log group, no managed policy', () => {
+    const { template, realtime, stack } = synth();
+    const [[, provider]] = resources(template, 'AWS::Lambda::Function').filter(([id]) =>
+      id.startsWith('AWS679f53fac002430cb0da5b7982bd2287'),
+    ) as [[string, Resource]];
+    const roleId = (provider.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const logGroupId = (provider.Properties.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+    const lookupPolicy = resources(template, 'AWS::IAM::Policy').find(([id]) => id.includes('CustomResourcePolicy'));
+
+    expect(roleId).toMatch(/^RealtimeIotDataEndpointRole/);
+    expect(logGroupId).toMatch(/^RealtimeIotDataEndpointLogs/);
+    expect((template.toJSON().Resources[roleId] as Resource).Properties.ManagedPolicyArns).toBeUndefined();
+    // Its own logs, and the lookup's policy (attached to it by AwsCustomResource).
+    expect(statementsOfRole(template, roleId)).toEqual([
+      logWriteStatement(logGroupId),
+      { Action: 'iot:DescribeEndpoint', Effect: 'Allow', Resource: '*' },
+    ]);
+    expect(lookupPolicy?.[1].Properties.Roles).toEqual([{ Ref: roleId }]);
+    expect(realtime.mqtt?.endpointLookup.node.path).toBe(`${stack.node.path}/Realtime/IotDataEndpoint`);
+  });
+
+  it('leaves the provider alone when the stack already has one: its role and log group are the first one’s', () => {
+    const stack = new Stack(newApp(), 'SharedProviderStack');
+    new AwsCustomResource(stack, 'Earlier', {
+      onCreate: { service: 'STS', action: 'getCallerIdentity', physicalResourceId: PhysicalResourceId.of('x') },
+      policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: AwsCustomResourcePolicy.ANY_RESOURCE }),
+      installLatestAwsSdk: false,
+    });
+    new Realtime(stack, 'Realtime', { userPool: POOL_ID, userPoolClientIds: ['clientA'] });
+    const template = Template.fromStack(stack);
+
+    expect(resources(template, 'AWS::Lambda::Function').filter(([id]) => id.startsWith('AWS679f53fa'))).toHaveLength(1);
+    expect(resources(template, 'AWS::IAM::Role').filter(([id]) => id.startsWith('RealtimeIotDataEndpoint'))).toEqual(
+      [],
+    );
+    expect(
+      resources(template, 'AWS::Logs::LogGroup').filter(([id]) => id.startsWith('RealtimeIotDataEndpoint')),
+    ).toEqual([]);
   });
 
   it('reaches every function that publishes, as an https URL', () => {
@@ -381,6 +425,6 @@ describe('VibaRealtimeStack MQTT outputs', () => {
     });
     const outputs = Object.keys(Template.fromStack(stack).toJSON().Outputs ?? {});
 
-    expect(outputs.toSorted()).toEqual(['FanoutQueueUrl', 'TableName', 'WebSocketUrl']);
+    expect(outputs.toSorted()).toEqual(['ClientConfig', 'FanoutQueueUrl', 'TableName', 'WebSocketUrl']);
   });
 });

@@ -2,6 +2,7 @@ import { ENV, ROUTE_SELECTION_EXPRESSION, TABLE, WS_HANDLERS, WS_ROUTES } from '
 import { type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { UserPool } from 'aws-cdk-lib/aws-cognito';
+import type { Role } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { Realtime, type RealtimeProps, ROUTES_TABLE_ACTIONS } from '../src/realtime.js';
 import { VibaRealtimeStack } from '../src/stack.js';
@@ -9,12 +10,17 @@ import {
   actionsOf,
   allPolicyStatements,
   envOf,
+  logWriteStatement,
   newApp,
   POOL_ID,
+  type PolicyStatement,
+  permissionsOf,
   type Resource,
   resources,
   statementsOfRole,
   synth,
+  tableArns,
+  tablePermissions,
 } from './support.js';
 
 describe('Realtime table', () => {
@@ -120,7 +126,10 @@ describe('Realtime WebSocket API', () => {
     template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
     const [[authorizerId, authorizer]] = resources(template, 'AWS::ApiGatewayV2::Authorizer') as [[string, Resource]];
     expect(authorizer.Properties.AuthorizerType).toBe('REQUEST');
-    // An identity source would make API Gateway answer 401 itself whenever that one place is empty.
+    // Deliberately none (docs/ARCHITECTURE.md, "Authorizer without identity source"): an identity source
+    // (`route.request.querystring.token`) would make API Gateway answer 401 itself whenever the query string
+    // lacks the token, refusing Node clients that send it in the Authorization header, and would take the
+    // 401 (no token) vs 403 (bad token) decision away from the authorizer.
     expect(authorizer.Properties.IdentitySource).toEqual([]);
     expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(functionIds[WS_HANDLERS.authorizer]);
 
@@ -264,19 +273,11 @@ describe('Realtime IAM', () => {
     expect(onEverything.flatMap(actionsOf)).toEqual(['iot:DescribeEndpoint']);
   });
 
-  it('gives each function only the table actions it uses, on the table and its indexes', () => {
+  it('gives each function only the table actions it uses, on the table, and Query on its index by name', () => {
     const { template, realtime, stack, roleId } = synth();
     const tableId = stack.getLogicalId(realtime.table.node.defaultChild as CfnElement);
-    const dynamoActionsOf = (id: string | undefined) =>
-      statementsOfRole(template, id)
-        .filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')))
-        .map((s) => {
-          expect(s.Resource).toEqual([
-            { 'Fn::GetAtt': [tableId, 'Arn'] },
-            { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/*']] },
-          ]);
-          return actionsOf(s).toSorted();
-        });
+    const isDynamo = (s: PolicyStatement) => actionsOf(s).some((a) => a.startsWith('dynamodb:'));
+    const dynamoOf = (id: string | undefined) => permissionsOf(statementsOfRole(template, id).filter(isDynamo));
 
     // Spelled out rather than read from the constants, so that widening a grant fails here.
     const routesActions = [
@@ -287,20 +288,29 @@ describe('Realtime IAM', () => {
       'dynamodb:Query',
       'dynamodb:UpdateItem',
     ];
-    expect(dynamoActionsOf(roleId('ws-routes'))).toEqual([routesActions]);
+    expect(dynamoOf(roleId('ws-routes'))).toEqual(tablePermissions(tableId, routesActions));
     expect([...ROUTES_TABLE_ACTIONS].toSorted()).toEqual(routesActions);
     // The ingress rule runs the same requests as the routes function; the fan-out worker claims, checkpoints
     // and completes batches, and cleans up gone connections as every delivery does.
-    expect(dynamoActionsOf(roleId('iot-ingress'))).toEqual([routesActions]);
-    expect(dynamoActionsOf(roleId('fanout-worker'))).toEqual([routesActions]);
-    expect(dynamoActionsOf(roleId('iot-presence'))).toEqual([
-      ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-    ]);
-    expect(dynamoActionsOf(roleId('iot-authorizer'))).toEqual([['dynamodb:Query']]);
-    expect(dynamoActionsOf(roleId('ws-authorizer'))).toEqual([]);
+    expect(dynamoOf(roleId('iot-ingress'))).toEqual(tablePermissions(tableId, routesActions));
+    expect(dynamoOf(roleId('fanout-worker'))).toEqual(tablePermissions(tableId, routesActions));
+    expect(dynamoOf(roleId('iot-presence'))).toEqual(
+      tablePermissions(tableId, [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ]),
+    );
+    expect(dynamoOf(roleId('iot-authorizer'))).toEqual(tablePermissions(tableId, ['dynamodb:Query']));
+    expect(dynamoOf(roleId('ws-authorizer'))).toEqual({});
 
-    const grantees = allPolicyStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-    expect(grantees).toHaveLength(5);
+    // Nothing on `index/*` or any other table, and only the five functions above hold any DynamoDB action.
+    const { table, index } = tableArns(tableId);
+    const dynamo = allPolicyStatements(template).filter(isDynamo);
+    for (const s of dynamo) expect([table, index]).toEqual(expect.arrayContaining([s.Resource].flat()));
+    expect(JSON.stringify(dynamo)).not.toContain('index/*');
   });
 
   it('scopes ManageConnections to this API and stage, for the functions that deliver to WebSocket members', () => {
@@ -320,16 +330,38 @@ describe('Realtime IAM', () => {
     }
   });
 
-  it('gives the WebSocket authorizer no data access', () => {
+  it('gives the WebSocket authorizer no data access: it may only write its own logs', () => {
     const { template, realtime, stack } = synth();
     const roleId = stack.getLogicalId(realtime.authorizerFunction.role?.node.defaultChild as CfnElement);
+    const logGroupId = stack.getLogicalId(realtime.authorizerFunction.logGroup.node.defaultChild as CfnElement);
 
-    const attached = resources(template, 'AWS::IAM::Policy').filter(([, p]) =>
-      JSON.stringify(p.Properties.Roles).includes(roleId),
-    );
-    expect(attached).toEqual([]);
+    expect(statementsOfRole(template, roleId)).toEqual([logWriteStatement(logGroupId)]);
     const role = template.toJSON().Resources[roleId] as Resource;
     expect(role.Properties.Policies).toBeUndefined();
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it('gives every function a role of its own that Lambda assumes, with no managed policy, writing only its log group', () => {
+    const { template, realtime, stack } = synth();
+    const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+      stack.getLogicalId(construct.node.defaultChild as CfnElement);
+    const functions = Object.values(realtime.functions);
+
+    expect(functions).toHaveLength(6);
+    const roleIds = new Set(functions.map((fn) => idOf(fn.role as Role)));
+    expect(roleIds.size).toBe(functions.length);
+    for (const fn of functions) {
+      const role = template.toJSON().Resources[idOf(fn.role as Role)] as Resource;
+      expect(role.Properties.ManagedPolicyArns, fn.node.path).toBeUndefined();
+      expect(role.Properties.AssumeRolePolicyDocument, fn.node.path).toEqual({
+        Version: '2012-10-17',
+        Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }],
+      });
+      const logs = statementsOfRole(template, idOf(fn.role as Role)).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('logs:')),
+      );
+      expect(logs, fn.node.path).toEqual([logWriteStatement(idOf(fn.logGroup))]);
+    }
   });
 });
 
@@ -375,6 +407,37 @@ describe('Realtime props validation', () => {
 
   it('rejects an invalid stage name', () => {
     expect(build({ stageName: 'a/b' })).toThrow(/stageName "a\/b"/);
+  });
+
+  it('rejects throttle values API Gateway would refuse or that would block every message', () => {
+    for (const rateLimit of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(build({ throttle: { rateLimit } }), String(rateLimit)).toThrow(
+        /throttle.rateLimit must be a positive number of requests per second/,
+      );
+    }
+    for (const burstLimit of [0, -5, 2.5, Number.NaN]) {
+      expect(build({ throttle: { burstLimit } }), String(burstLimit)).toThrow(
+        /throttle.burstLimit must be a whole number of requests, at least 1/,
+      );
+    }
+  });
+
+  it('keeps the default of a throttle setting left out', () => {
+    const { template } = synth({ throttle: { rateLimit: 50 } });
+
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 500 },
+    });
+  });
+
+  it('rejects the SNAPSHOT removal policy, which neither the table nor the log groups support', () => {
+    expect(build({ removalPolicy: RemovalPolicy.SNAPSHOT })).toThrow(/removalPolicy SNAPSHOT is not supported/);
+  });
+
+  it('rejects creating the account log role with access logs off', () => {
+    expect(build({ accessLogs: false, createApiGatewayLogRole: true })).toThrow(
+      /createApiGatewayLogRole only serves the access logs/,
+    );
   });
 });
 

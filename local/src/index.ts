@@ -16,6 +16,7 @@ export * from './identity/dev-issuer.js';
 export * from './identity/dev-token-query.js';
 export * from './iot/data-plane.js';
 export * from './iot/iot-core.js';
+export * from './iot/rules.js';
 export * from './log.js';
 export * from './loopback.js';
 export * from './queue/local-queue.js';
