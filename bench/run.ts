@@ -17,9 +17,11 @@ export interface RegisteredBenchmark {
 
 export const BENCHMARKS: readonly RegisteredBenchmark[] = [
   { name: 'ws-fanout', load: () => import('./ws-fanout.js') },
+  { name: 'mqtt-fanout', load: () => import('./mqtt-fanout.js') },
   { name: 'delivery-cost', load: () => import('./delivery-cost.js') },
   { name: 'cold-start', load: () => import('./cold-start.js') },
   { name: 'sdk-size', load: () => import('./sdk-size.js') },
+  { name: 'cost', load: () => import('./cost.js') },
 ];
 
 async function run(): Promise<number> {
