@@ -13,7 +13,7 @@ import {
   type JoinFrame,
   type JsonObject,
 } from './frames.js';
-import { CLIENT_ID_PATTERN, LIMITS, ROOM_NAME_PATTERN } from './limits.js';
+import { APIGW_LIMITS, CLIENT_ID_PATTERN, IOT_LIMITS, LIMITS, ROOM_NAME_PATTERN } from './limits.js';
 import { GROUP_NAME_PATTERN, TOPIC_SUB_PATTERN } from './topics.js';
 
 const encoder = /* @__PURE__ */ new TextEncoder();
@@ -67,38 +67,60 @@ export function assertGroupName(group: unknown): asserts group is string {
   }
 }
 
-/** Nesting depth of a JSON value, and whether it holds a number JSON cannot represent (`1e400` parses to
- * Infinity and would be stored as null). Walked without recursion so a hostile value cannot overflow the
- * stack. */
-function inspect(value: unknown): { depth: number; nonFinite: boolean } {
+/**
+ * The most values {@link inspect} walks. A JSON text holds no more values than it has bytes, so no frame within
+ * API Gateway's 128 KB message or IoT's 128 KB payload comes near it; only a value built in code does (a cyclic or
+ * shared object handed to the publisher), which would otherwise be walked forever.
+ */
+const MAX_INSPECTED_VALUES = Math.max(APIGW_LIMITS.maxMessageBytes, IOT_LIMITS.maxPayloadBytes);
+
+/** Nesting depth of a JSON value; whether it holds a number JSON cannot represent (`1e400` parses to Infinity and
+ * would be stored as null; a BigInt makes JSON.stringify throw); and whether the walk stopped at
+ * {@link MAX_INSPECTED_VALUES}. Walked without recursion so a hostile value cannot overflow the stack. */
+function inspect(value: unknown): { depth: number; nonFinite: boolean; tooMany: boolean } {
   let deepest = 0;
   let nonFinite = false;
+  let counted = 1;
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop() as [unknown, number];
-    if (typeof current === 'number' && !Number.isFinite(current)) nonFinite = true;
+    if ((typeof current === 'number' && !Number.isFinite(current)) || typeof current === 'bigint') nonFinite = true;
     if (typeof current !== 'object' || current === null) continue;
     deepest = Math.max(deepest, depth);
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+    const children = Object.values(current);
+    counted += children.length;
+    if (counted > MAX_INSPECTED_VALUES) return { depth: deepest, nonFinite, tooMany: true };
+    for (const child of children) stack.push([child, depth + 1]);
   }
-  return { depth: deepest, nonFinite };
+  return { depth: deepest, nonFinite, tooMany: false };
 }
 
 /** Throws `bad_request` or `body_too_large` unless `body` is a JSON object within the size and depth limits. */
 export function assertBody(body: unknown, limit: number = LIMITS.maxBodyBytes): asserts body is JsonObject {
   if (!isJsonObject(body)) throw new ValidationError('bad_request', '`body` must be a JSON object.');
   // Depth first: JSON.stringify of a very deep value throws a RangeError instead of answering.
-  const { depth, nonFinite } = inspect(body);
+  const { depth, nonFinite, tooMany } = inspect(body);
   if (nonFinite)
-    throw new ValidationError('bad_request', 'The body holds a number too large for JSON.', {
+    throw new ValidationError('bad_request', 'The body holds a number JSON cannot represent.', {
       details: { field: 'body' },
     });
   if (depth > LIMITS.maxBodyDepth) {
     throw new ValidationError(
       'bad_request',
-      `The body is nested ${depth} levels deep; the limit is ${LIMITS.maxBodyDepth}.`,
+      `The body is nested ${tooMany ? 'over ' : ''}${depth} levels deep; the limit is ${LIMITS.maxBodyDepth}.`,
       {
         details: { field: 'body', actual: depth, limit: LIMITS.maxBodyDepth },
+      },
+    );
+  }
+  if (tooMany) {
+    // More values than bytes allowed: its JSON is over the limit, whatever it is (never stringified: it may be
+    // cyclic, or shared so that its JSON would be exponentially long).
+    throw new ValidationError(
+      'body_too_large',
+      `The body holds over ${MAX_INSPECTED_VALUES} values; the limit is ${limit} bytes.`,
+      {
+        details: { limit },
       },
     );
   }

@@ -205,16 +205,20 @@ export function createPublisher(config: PublisherConfig): Publisher {
   return {
     notify: (userIds, body, options = {}) => notify(deps, { userIds: list(userIds), body, ...options }),
     announce: (body, options = {}) => announce(deps, { body, ...options, from: BACKEND_SENDER }),
-    async sendToRoom(room, body, options = {}) {
+    async sendToRoom(room, body, given) {
+      // `?? {}`, not a default: a JS caller's null would otherwise reach `options.from` as a TypeError.
+      const options = given ?? {};
       assertRoomName(room);
       assertBody(body);
       if (options.from !== undefined) assertUserId(options.from);
-      const id = options.id ?? `b-${globalThis.crypto.randomUUID()}`;
+      // Only a missing id is generated: a null one (say, a backend's unset column) is refused like any bad id, not
+      // silently replaced, which would make every retry a new message.
+      const id = options.id === undefined ? `b-${globalThis.crypto.randomUUID()}` : options.id;
       assertClientId(id);
       const ack = await sendAsBackend(deps, options.from ?? BACKEND_SENDER, { action: 'send', room, id, body });
       return { id: ack.id as string, seq: ack.seq as number, ts: ack.ts, duplicate: ack.duplicate === true };
     },
-    createRoom: (room, options) => createRoom(deps, room, options),
+    createRoom: (room, options) => createRoom(deps, room, options ?? {}),
     grant: (room, userIds) => grant(deps, room, list(userIds)),
     revoke: (room, userIds) => revoke(deps, room, list(userIds)),
     closeRoom: (room) => closeRoom(deps, room),

@@ -58,12 +58,15 @@ export async function createRoom(
   options: CreateRoomOptions = {},
 ): Promise<{ room: RoomRecord; created: boolean }> {
   assertRoomName(room);
-  const visibility = options.visibility ?? 'private';
+  // Only a missing visibility defaults: a null one is refused like any other bad value (as a null owner is).
+  const visibility = options.visibility === undefined ? 'private' : options.visibility;
   if (visibility !== 'public' && visibility !== 'private') {
     throw new ValidationError('bad_request', 'visibility must be "public" or "private".');
   }
   if (options.owner !== undefined) assertUserId(options.owner);
-  const members = options.members === undefined || options.members.length === 0 ? [] : assertUserIds(options.members);
+  // No members: none given, or an empty list. Anything else (null, a string) is checked, and refused, as user ids.
+  const none = options.members === undefined || (Array.isArray(options.members) && options.members.length === 0);
+  const members = none ? [] : assertUserIds(options.members as readonly string[]);
   const result = await deps.store.createRoom({
     room,
     visibility,

@@ -31,6 +31,7 @@ import {
 import type { Caller, CoreDeps } from './deps.js';
 import { deliverTo } from './fanout.js';
 import { randomSuffix } from './ids.js';
+import { fitPage } from './pages.js';
 import type { AnnouncementRecord, DeliveryOutcome, DeliveryTarget, FanoutBatch } from './ports.js';
 
 /** What to announce. */
@@ -157,6 +158,19 @@ export function splitIntoBatches(
   return batches;
 }
 
+/**
+ * The idempotency key of an admin's `announce`, unique per (admin, client id): `{sub}:{id}` when it fits the key
+ * rules (64 characters), else `.` and a digest of it. Cutting it to 64 characters instead made two long ids of one
+ * admin collide, and the second announcement was answered `duplicate` and never sent. No `{sub}:` key starts with
+ * `.` (subs hold none).
+ */
+async function announceKey(sub: string, id: string): Promise<string> {
+  const key = `${sub}:${id}`;
+  if (key.length <= LIMITS.maxClientIdLength) return key;
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
+  return `.${Array.from(digest.subarray(0, 20), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
 /** The `announce` action: admins only (Cognito group `admin`); everyone else gets `forbidden`. */
 export async function announceAction(deps: CoreDeps, caller: Caller, frame: AnnounceFrame): Promise<AckFrame> {
   if (!caller.groups.includes(ADMIN_GROUP)) {
@@ -167,7 +181,7 @@ export async function announceAction(deps: CoreDeps, caller: Caller, frame: Anno
     body: frame.body,
     ...(frame.group === undefined ? {} : { group: frame.group }),
     // The client id scoped by the sender, so two admins' ids never collide.
-    key: `${caller.sub}:${frame.id}`.slice(0, LIMITS.maxClientIdLength),
+    key: await announceKey(caller.sub, frame.id),
     from: caller.sub,
   });
   return {
@@ -196,10 +210,14 @@ export async function listAnnouncements(
     ...(body.after === undefined ? {} : { after: body.after }),
     limit: body.limit ?? LIMITS.announcementsPageDefault,
   });
+  // Large bodies: the page is cut to fit one message, and continues after its last announcement.
+  const { kept, cut } = fitPage(page.announcements.map(toAnnouncementFrame));
+  const last = kept[kept.length - 1];
+  const next = cut && last !== undefined ? { after: last.id } : page.next;
   return {
     type: 'announcements',
     ...(frame.id === undefined ? {} : { ref: frame.id }),
-    announcements: page.announcements.map(toAnnouncementFrame),
-    ...(page.next === undefined ? {} : { next: page.next }),
+    announcements: kept,
+    ...(next === undefined ? {} : { next }),
   };
 }

@@ -24,6 +24,7 @@ import { mapWithConcurrency } from './concurrency.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { deliverTo, type FanOutResult } from './fanout.js';
 import { randomSuffix } from './ids.js';
+import { fitPage } from './pages.js';
 import type { NotificationRecord } from './ports.js';
 
 /** What to notify. */
@@ -144,12 +145,16 @@ export async function inbox(deps: CoreDeps, caller: Caller, frame: InboxFrame): 
     }),
     deps.store.countUnread(caller.sub),
   ]);
+  // Large bodies: the page is cut to fit one message, and continues before its last notification.
+  const { kept, cut } = fitPage(page.notifications.map(toNotificationFrame));
+  const last = kept[kept.length - 1];
+  const next = cut && last !== undefined ? { before: last.id } : page.next;
   return {
     type: 'inbox',
     ...(frame.id === undefined ? {} : { ref: frame.id }),
-    notifications: page.notifications.map(toNotificationFrame),
+    notifications: kept,
     unread,
-    ...(page.next === undefined ? {} : { next: page.next }),
+    ...(next === undefined ? {} : { next }),
   };
 }
 

@@ -18,6 +18,7 @@
  */
 import {
   ForbiddenError,
+  frameRefOf,
   isJsonObject,
   parseTopic,
   type RealtimeError,
@@ -40,7 +41,8 @@ function roomSendRequest(room: string, text: string): ParsedRequest {
   if (!parsed.isJson || !isJsonObject(parsed.value)) return parsed;
   // Only `id` and `body` come from the payload: the room is the topic's, the action is implied.
   const value = { action: 'send', room, id: parsed.value.id, body: parsed.value.body };
-  return { value, isJson: true, ref: parseRequest(JSON.stringify(value)).ref };
+  // The ref straight from the value: re-serializing it would throw on a body nested too deep for JSON.stringify.
+  return { value, isJson: true, ref: frameRefOf(value) };
 }
 
 /**
