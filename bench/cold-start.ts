@@ -16,12 +16,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { IOT_HANDLERS, WS_HANDLERS } from '@viba-realtime/protocol';
 import { build } from 'esbuild';
 import { type BenchArgs, intFlag, parseBenchArgs, percentiles, printTable, writeResult } from './lib/index.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** The handler entries the stack deploys (`handlerEntry()` in infra/src/realtime.ts). */
-export const HANDLERS = ['ws-authorizer', 'ws-routes'] as const;
+/**
+ * Every handler the stack deploys (`handlerEntry()` in infra/src/realtime.ts), from the contract's tables; the
+ * fan-out worker is the stack's own (infra's `FANOUT_WORKER_HANDLER`, not imported: it would load aws-cdk-lib).
+ */
+export const HANDLERS = [...Object.values(WS_HANDLERS), ...Object.values(IOT_HANDLERS), 'fanout-worker'] as const;
 /** The stack's `bundling.banner`, verbatim. */
 const BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 /** Target per handler. */
