@@ -137,7 +137,8 @@ describe('an announcement to 10,000 WebSocket connections', () => {
     const { deps, delivery, queue } = setup();
     await announce(deps, { body: { text: 'crash' }, from: 'backend' });
     const batch = queue.batches[0] as FanoutBatch;
-    // The worker dies (here: its 4th checkpoint write fails) after posting its 4th slice.
+    // The worker dies (here: its 4th checkpoint write fails) after posting its 4th slice. A dead worker cannot
+    // give its claim up, so its release never reaches the table either.
     let checkpoints = 0;
     const dying: CoreDeps = {
       ...deps,
@@ -146,6 +147,11 @@ describe('an announcement to 10,000 WebSocket connections', () => {
           value: async (id: string, done: number) => {
             if (++checkpoints === 4) throw new WorkerCrash('the worker died');
             return deps.store.checkpointBatch(id, done);
+          },
+        },
+        releaseBatch: {
+          value: async () => {
+            throw new WorkerCrash('the worker is dead');
           },
         },
       }),
@@ -161,5 +167,30 @@ describe('an announcement to 10,000 WebSocket connections', () => {
     // Only the slice in flight at the crash can have been posted twice.
     const twice = [...delivery.copies.values()].filter((n) => n > 1).length;
     expect(twice).toBe(LIMITS.deliveryConcurrency);
+  });
+
+  it('a worker that fails (its checkpoint write refused) gives the batch up with its progress: the retry runs at once, no target twice', async () => {
+    const { deps, delivery, queue } = setup();
+    await announce(deps, { body: { text: 'failure' }, from: 'backend' });
+    const batch = queue.batches[0] as FanoutBatch;
+    let checkpoints = 0;
+    const failing: CoreDeps = {
+      ...deps,
+      store: Object.create(deps.store, {
+        checkpointBatch: {
+          value: async (id: string, done: number) => {
+            if (++checkpoints === 4) throw new WorkerCrash('ProvisionedThroughputExceededException');
+            return deps.store.checkpointBatch(id, done);
+          },
+        },
+      }),
+    };
+    await expect(runFanoutBatch(failing, batch)).rejects.toThrow('ProvisionedThroughputExceededException');
+
+    // The queue's retry, without waiting for the claim to go stale.
+    const retried = await runFanoutBatch(deps, batch);
+    expect(retried).toMatchObject({ state: 'done', resumedAt: 4 * LIMITS.deliveryConcurrency });
+    expect(delivery.copies.size).toBe(LIMITS.fanoutBatchSize);
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
   });
 });

@@ -199,6 +199,64 @@ describe('subscriptions of MQTT sessions that lifecycle events have not confirme
     expect(await members()).toEqual([caller.connectionId]);
   });
 
+  /** The store, with `hook` run once just before (or after) the first call of `method`, its own calls included. */
+  function interleaved(
+    store: CoreDeps['store'],
+    method: string,
+    when: 'before' | 'after',
+    hook: () => Promise<void>,
+  ): CoreDeps['store'] {
+    let done = false;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== method || done || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          done = true;
+          if (when === 'before') await hook();
+          const result = await value.apply(receiver, args);
+          if (when === 'after') await hook();
+          return result;
+        };
+      },
+    });
+  }
+
+  // Found by bench/soak.ts in reconnect storms: the delete was a batch by key, after the query.
+  it('a rejoin that rewrites the subscription while the old session’s disconnected is removing it survives', async () => {
+    const { deps, store, caller, clientId, room, members, at, later } = timed();
+    await mqttConnected(deps, { ...at(now), lifecycle: { versionNumber: 1, timestamp: now } });
+    await join(deps, caller, { action: 'join', room });
+    // Session 1 ended at now+40; session 2's rejoin (now+60) lands between the event's read and its delete.
+    const racing = interleaved(store, 'connectionSubscriptions', 'after', async () => {
+      at(now + 60);
+      await join(deps, caller, { action: 'join', room });
+      at(now + 70);
+    });
+    const ended = { clientId, lifecycle: { versionNumber: 1, timestamp: now + 40 } };
+    expect(await mqttDisconnected({ ...deps, store: racing }, ended)).toBe(true);
+    expect(await members()).toEqual([caller.connectionId]);
+    await mqttConnected(deps, { ...at(now + 80), lifecycle: { versionNumber: 2, timestamp: now + 50 } });
+    later(MQTT_PENDING_SUBSCRIPTION_SECONDS + 60);
+    expect(await members()).toEqual([caller.connectionId]);
+  });
+
+  // Seen while tracing the soak's lost subscriptions: the old session's disconnected made them pending after the
+  // new session's connected had extended them, so they lapsed 5 minutes later on a live connection.
+  it('a newer session’s connected applied while the old session’s disconnected runs leaves its subscriptions permanent', async () => {
+    const { deps, store, caller, clientId, room, members, at, later } = timed();
+    await mqttConnected(deps, { ...at(now), lifecycle: { versionNumber: 1, timestamp: now } });
+    at(now + 60);
+    await join(deps, caller, { action: 'join', room });
+    const racing = interleaved(store, 'setSubscriptionsExpiry', 'before', async () => {
+      await mqttConnected(deps, { ...at(now + 70), lifecycle: { versionNumber: 2, timestamp: now + 50 } });
+    });
+    const ended = { clientId, lifecycle: { versionNumber: 1, timestamp: now + 40 } };
+    expect(await mqttDisconnected({ ...deps, store: racing }, ended)).toBe(true);
+    later(MQTT_PENDING_SUBSCRIPTION_SECONDS + 60);
+    expect(await members()).toEqual([caller.connectionId]);
+  });
+
   it('a join run before its session’s connected becomes permanent once connected arrives', async () => {
     const { deps, caller, room, members, at, later, now: current } = timed();
     at(now + 5);

@@ -171,6 +171,67 @@ describe('send survives a crash or stall at each step', () => {
     expect(history.messages.map((m) => [m.seq, m.id])).toEqual([[2, retry.id]]);
   });
 
+  it('a failure before the message is stored releases the claim: the resend finishes at once, under a fresh seq', async () => {
+    const { store, deps, caller, frame, room, delivery } = await setup();
+    const failing = withFault(store, 'putMessage', () => async () => {
+      throw new Crash('ProvisionedThroughputExceededException');
+    });
+    await expect(send(deps(failing), caller, frame)).rejects.toBeInstanceOf(Crash);
+
+    // No time passes: the claim was given up, not left to go stale.
+    const retry = await send(deps(store), caller, frame);
+    expect(retry).toMatchObject({ type: 'ack', seq: 2 });
+    expect(retry.duplicate).toBeUndefined();
+    const history = await store.listMessages(room, { limit: 10 });
+    expect(history.messages.map((m) => [m.seq, m.id])).toEqual([[2, retry.id]]);
+    expect(delivery.posts.filter((p) => p.frame.type === 'chat')).toHaveLength(1);
+  });
+
+  it('a failure to read the subscriptions after storing: the resend delivers the stored message once, same id and seq', async () => {
+    const { store, deps, caller, frame, room, delivery } = await setup();
+    const failing = withFault(store, 'listRoomSubscriptions', () => async () => {
+      throw new Crash('InternalServerError');
+    });
+    await expect(send(deps(failing), caller, frame)).rejects.toBeInstanceOf(Crash);
+    const [kept] = (await store.listMessages(room, { limit: 10 })).messages;
+    expect(delivery.posts).toHaveLength(0);
+
+    const retry = await send(deps(store), caller, frame);
+    expect(retry).toMatchObject({ type: 'ack', id: kept?.id, seq: kept?.seq });
+    expect(retry.duplicate).toBeUndefined();
+    expect(delivery.posts.map((p) => p.connectionId)).toEqual(['receiver']);
+    const again = await send(deps(store), caller, frame);
+    expect(again).toMatchObject({ duplicate: true, id: kept?.id });
+    expect(delivery.posts).toHaveLength(1);
+  });
+
+  it('a request that lost its claim to a takeover cannot release its successor', async () => {
+    const { store, deps, caller, frame, room } = await setup();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let stalled!: () => void;
+    const reachedPut = new Promise<void>((resolve) => {
+      stalled = resolve;
+    });
+    const stalling = withFault(store, 'putMessage', (original) => async (m) => {
+      stalled();
+      await gate;
+      return original(m);
+    });
+    const original = send(deps(stalling), caller, frame);
+    await reachedPut;
+    now += LIMITS.dedupeClaimStaleMs + 1;
+    const retry = await send(deps(store), caller, frame);
+    release();
+    // Its put finds its seq abandoned and fails; its release must leave the retry's stored claim alone.
+    await expect(original).rejects.toThrow();
+    const again = await send(deps(store), caller, frame);
+    expect(again).toMatchObject({ duplicate: true, id: retry.id, seq: retry.seq });
+    expect((await store.listMessages(room, { limit: 10 })).messages.map((m) => m.id)).toEqual([retry.id]);
+  });
+
   it('a crash between taking a seq and reserving it leaves a gap, not a duplicate', async () => {
     const { store, deps, caller, frame, room } = await setup();
     const crashing = withFault(store, 'reserveSeq', () => async () => {

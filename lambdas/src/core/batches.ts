@@ -8,7 +8,14 @@
  *   the one slice in flight when the worker died can reach its targets twice (clients drop duplicates by id);
  * - targets that still fail after the delivery's own retries are re-queued as a new, smaller batch
  *   (`{batchId}/{attempt}`), up to `LIMITS.fanoutMaxAttempts`, and only then given up, with an error log
- *   naming how many; targets already reached are never in the re-queued batch.
+ *   naming how many; targets already reached are never in the re-queued batch;
+ * - a worker that fails (the table or the queue refuses a write after the SDK's retries) gives its claim up
+ *   with the progress it made, even past a checkpoint that failed to be written, before the queue retries the
+ *   message: the retry takes the batch over at once and posts to no target twice. Kept claimed, the retry
+ *   would find it "running" and skip it until the claim is stale (in AWS the queue's visibility timeout, 6 x the
+ *   worker's, outlasts that, but any shorter one, as the emulator's, would drop the batch), and then post the
+ *   slice whose checkpoint failed again. Only a worker that dies (times out, crashes) cannot do this: the slice
+ *   in flight then is the one that can reach its targets twice.
  */
 import { LIMITS } from '@viba-realtime/protocol';
 import type { CoreDeps } from './deps.js';
@@ -38,10 +45,44 @@ export async function runFanoutBatch(deps: CoreDeps, batch: FanoutBatch): Promis
     log.info('fan-out batch skipped', { batchId: batch.batchId, reason: claim.state });
     return { state: 'skipped', reason: claim.state };
   }
+  const progress: Progress = { done: claim.doneCount, failed: [] };
+  try {
+    return await runClaimedBatch(deps, batch, progress);
+  } catch (error) {
+    if (progress.failed.length > 0) {
+      // Below the released progress, so no retry reaches them; as after a takeover from a checkpoint.
+      log.error('fan-out batch failed with connections still to retry: given up', {
+        batchId: batch.batchId,
+        connections: progress.failed.map((t) => t.connectionId).slice(0, 20),
+        count: progress.failed.length,
+      });
+    }
+    // Best effort: a table that refuses this too leaves the claim to go stale, as a dead worker's does.
+    await store.releaseBatch(batch.batchId, progress.done).catch((releaseError: unknown) =>
+      log.warn('could not release a failed fan-out batch; it is taken over once its claim is stale', {
+        batchId: batch.batchId,
+        error: releaseError,
+      }),
+    );
+    throw error;
+  }
+}
+
+/** How far a run got: targets below `done` were posted to, `failed` are those of them to re-queue. */
+interface Progress {
+  done: number;
+  failed: DeliveryTarget[];
+}
+
+/** Delivers a claimed batch from `progress.done` on (moving it past each slice posted), re-queues what failed,
+ * marks it done. */
+async function runClaimedBatch(deps: CoreDeps, batch: FanoutBatch, progress: Progress): Promise<BatchOutcome> {
+  const { store, log } = deps;
+  const doneCount = progress.done;
   const total: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
-  const failed: DeliveryTarget[] = [];
+  const failed = progress.failed;
   const slice = LIMITS.deliveryConcurrency;
-  for (let start = claim.doneCount; start < batch.targets.length; start += slice) {
+  for (let start = doneCount; start < batch.targets.length; start += slice) {
     const end = Math.min(start + slice, batch.targets.length);
     const { result, failed: sliceFailed } = await deliverTo(deps, batch.frame, batch.targets.slice(start, end), {
       batchId: batch.batchId,
@@ -50,6 +91,7 @@ export async function runFanoutBatch(deps: CoreDeps, batch: FanoutBatch): Promis
     total.gone += result.gone;
     total.failed += result.failed;
     failed.push(...sliceFailed);
+    progress.done = end;
     await store.checkpointBatch(batch.batchId, end);
   }
 
@@ -61,6 +103,8 @@ export async function runFanoutBatch(deps: CoreDeps, batch: FanoutBatch): Promis
       await deps.queue.enqueue([
         { batchId: requeued, frame: batch.frame, targets: failed, attempt: batch.attempt + 1 },
       ]);
+      // Theirs is the re-queued batch now, whatever happens to this one.
+      progress.failed = [];
     } else {
       givenUp = failed.length;
       log.error('fan-out gave up on connections after every attempt', {
@@ -69,16 +113,17 @@ export async function runFanoutBatch(deps: CoreDeps, batch: FanoutBatch): Promis
         connections: failed.map((t) => t.connectionId).slice(0, 20),
         count: givenUp,
       });
+      progress.failed = [];
     }
   }
   await store.completeBatch(batch.batchId, deps.clock());
   log.info('fan-out batch done', {
     batchId: batch.batchId,
     attempt: batch.attempt,
-    resumedAt: claim.doneCount,
+    resumedAt: doneCount,
     ...total,
     ...(requeued === undefined ? {} : { requeued }),
     givenUp,
   });
-  return { state: 'done', resumedAt: claim.doneCount, result: total, ...(requeued ? { requeued } : {}), givenUp };
+  return { state: 'done', resumedAt: doneCount, result: total, ...(requeued ? { requeued } : {}), givenUp };
 }

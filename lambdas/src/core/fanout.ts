@@ -24,6 +24,20 @@ export async function fanOutToRoom(
   options: { exclude?: string } = {},
 ): Promise<FanOutResult> {
   const subscriptions = await deps.store.listRoomSubscriptions(room);
+  return fanOutToSubscriptions(deps, room, frame, subscriptions, options);
+}
+
+/**
+ * {@link fanOutToRoom} with the room's subscriptions already read, for a caller that must know whether the read
+ * failed (nothing posted yet) or the posts ran: this never throws, a failed post is counted and logged.
+ */
+export function fanOutToSubscriptions(
+  deps: CoreDeps,
+  room: string,
+  frame: ServerFrame,
+  subscriptions: readonly SubscriptionRecord[],
+  options: { exclude?: string } = {},
+): Promise<FanOutResult> {
   return deliver(
     deps,
     room,

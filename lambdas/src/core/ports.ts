@@ -216,6 +216,14 @@ export interface Store {
   ): Promise<boolean>;
   /** Marks the claim's message stored, if `messageId` still holds the claim (false otherwise). */
   markStored(room: string, sub: string, clientId: string, messageId: string): Promise<boolean>;
+  /**
+   * Gives up a claim whose request failed before its fan-out: the claim becomes stale at once (`claimedAt` 0) and
+   * not stored, keeping its message id and any reserved seq, so the next request with the client id takes it over
+   * and finishes the job without waiting `LIMITS.dedupeClaimStaleMs`. Only if `messageId` and `claimedAt` still
+   * hold it (a takeover sets a new `claimedAt`), so a request that lost its claim cannot reopen its successor's.
+   * False when the claim changed hands.
+   */
+  releaseClaim(room: string, sub: string, clientId: string, messageId: string, claimedAt: number): Promise<boolean>;
 
   /** Closes a room (sets `closed`); false if there is no such room. */
   closeRoom(room: string): Promise<boolean>;
@@ -273,8 +281,9 @@ export interface Store {
   /** Records that the first `doneCount` targets of a claimed batch were delivered. */
   checkpointBatch(batchId: string, doneCount: number): Promise<void>;
   /** Gives a running batch's claim up (its worker failed and the queue will retry the message): the next
-   * claim takes it over at once, from its checkpoint. */
-  releaseBatch(batchId: string): Promise<void>;
+   * claim takes it over at once, from its checkpoint, moved forward to `doneCount` when given (the targets the
+   * failed worker reached since its last checkpoint, so the retry does not post to them again). */
+  releaseBatch(batchId: string, doneCount?: number): Promise<void>;
   /** Marks a batch done (kept a day, so a late duplicate of its queue message finds it done). */
   completeBatch(batchId: string, now: number): Promise<void>;
 

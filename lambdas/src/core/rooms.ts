@@ -57,6 +57,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
   // old session's subscription. Written again, it is this session's (later than the old session's end), so the
   // old session's late `disconnected` leaves it alone.
   const mqtt = isMqttConnectionId(caller.connectionId);
+  let seq = room.lastSeq;
   if (!already || mqtt) {
     // A WebSocket subscription ends with the token: API Gateway keeps an idle connection open past it, and
     // fan-outs must not reach it (the connection is closed when it next acts). MQTT: IoT disconnects at expiry.
@@ -66,6 +67,10 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
       mqtt ? connectionEnd : Math.min(connectionEnd, caller.tokenExp),
     );
     if (mqtt) await confirmMqttSubscription(deps, frame.room, caller);
+    // The ack's seq promises that every later message reaches this connection live, so it is read (consistently)
+    // after the subscription is written: a send that took its seq between the read above and the subscription
+    // fanned out without this connection, and the earlier read would have promised it (found by bench/soak.ts).
+    seq = (await store.getRoom(frame.room))?.lastSeq ?? seq;
   }
   if (!already) await announcePresence(deps, frame.room, caller.sub, 'joined', caller.connectionId);
   return {
@@ -73,7 +78,7 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
     action: 'join',
     ...(frame.id === undefined ? {} : { ref: frame.id }),
     room: frame.room,
-    seq: room.lastSeq,
+    seq,
     visibility: room.visibility,
     ts: deps.clock(),
   };

@@ -9,7 +9,11 @@
  * - a claim not stored after `LIMITS.dedupeClaimStaleMs` (longer than any request can live) is taken over
  *   by a retry; if a seq was already reserved, the retry stores the same id at the same seq, so a crash
  *   at any step can neither store a message twice nor lose an acknowledged one;
- * - a crash after taking a seq but before reserving it leaves a gap in seq, never a duplicate.
+ * - a crash after taking a seq but before reserving it leaves a gap in seq, never a duplicate;
+ * - a request that fails (rather than dies) before its fan-out, e.g. on a throttled or failing table after the
+ *   SDK's retries, releases its claim before answering `internal`: the client's resend with the same id takes it
+ *   over at once and finishes the job, storing the message once and delivering it once, instead of being
+ *   answered `conflict` until the claim is stale.
  */
 import {
   type AckFrame,
@@ -22,9 +26,9 @@ import {
   UnknownRoomError,
 } from '@viba-realtime/protocol';
 import type { Caller, CoreDeps } from './deps.js';
-import { fanOutToRoom } from './fanout.js';
+import { fanOutToSubscriptions } from './fanout.js';
 import { newMessageId } from './ids.js';
-import type { DedupeRecord, StoredMessage } from './ports.js';
+import type { DedupeRecord, StoredMessage, SubscriptionRecord } from './ports.js';
 
 /** How often and how long a duplicate waits for the in-flight original before answering `conflict`. */
 const IN_FLIGHT_POLLS = 20;
@@ -89,10 +93,32 @@ interface Sender {
 }
 
 async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame): Promise<AckFrame> {
-  const { store, clock } = deps;
   const held = await holdClaim(deps, caller, frame);
   if ('duplicate' in held) return held.duplicate;
 
+  let message: StoredMessage;
+  let subscriptions: SubscriptionRecord[];
+  try {
+    message = await storeOnce(deps, caller, frame, held);
+    // Read before any post, so a failure here means nobody has the message yet and the resend may deliver it.
+    subscriptions = await deps.store.listRoomSubscriptions(frame.room);
+  } catch (error) {
+    await releaseClaim(deps, caller, frame, held);
+    throw error;
+  }
+  const { seq, ts } = message;
+
+  // Never throws: from the first post on, the request must succeed, or a resend would deliver the message again.
+  const result = await fanOutToSubscriptions(deps, frame.room, toChatFrame(message), subscriptions, {
+    ...(caller.connectionId === undefined ? {} : { exclude: caller.connectionId }),
+  });
+  deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
+  return { type: 'ack', action: 'send', ref: frame.id, room: frame.room, id: message.id, seq, ts };
+}
+
+/** Stores the held claim's message (or finds it stored by the request it took over) and marks the claim stored. */
+async function storeOnce(deps: CoreDeps, caller: Sender, frame: SendFrame, held: HeldClaim): Promise<StoredMessage> {
+  const { store, clock } = deps;
   let message: StoredMessage | undefined;
   if (held.seq !== undefined) {
     // Taken over with a seq reserved but never marked stored: the message is either already there, or
@@ -126,25 +152,39 @@ async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame):
     // Only a takeover between our put and this mark gets here; the message is stored once either way.
     deps.log.warn('claim changed hands after the message was stored', { room: frame.room, clientId: frame.id });
   }
-  const { seq, ts } = message;
-
-  const result = await fanOutToRoom(deps, frame.room, toChatFrame(message), {
-    ...(caller.connectionId === undefined ? {} : { exclude: caller.connectionId }),
-  });
-  deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
-  return { type: 'ack', action: 'send', ref: frame.id, room: frame.room, id: message.id, seq, ts };
+  return message;
 }
 
-/** The de-duplication record this request now holds, or the ack of the message already stored. */
-type ClaimOutcome = Pick<DedupeRecord, 'messageId' | 'seq' | 'ts'> | { duplicate: AckFrame };
+/**
+ * Gives the claim up after a failure before the fan-out (see the module's description). Best effort: if the table
+ * refuses this too, the claim is taken over once it is stale, as after a crash.
+ */
+async function releaseClaim(deps: CoreDeps, caller: Sender, frame: SendFrame, held: HeldClaim): Promise<void> {
+  try {
+    await deps.store.releaseClaim(frame.room, caller.sub, frame.id, held.messageId, held.claimedAt);
+  } catch (error) {
+    deps.log.warn('could not release the claim of a failed send; a resend takes it over once it is stale', {
+      room: frame.room,
+      clientId: frame.id,
+      error,
+    });
+  }
+}
+
+/** The de-duplication record this request holds: its message id, when it was claimed, any seq reserved. */
+type HeldClaim = Pick<DedupeRecord, 'messageId' | 'claimedAt' | 'seq' | 'ts'>;
+
+/** The claim this request now holds, or the ack of the message already stored. */
+type ClaimOutcome = HeldClaim | { duplicate: AckFrame };
 
 /** Claims the client id for this request: a new claim, a takeover of a dead one, or the stored duplicate. */
 async function holdClaim(deps: CoreDeps, caller: Sender, frame: SendFrame): Promise<ClaimOutcome> {
   const { store, clock } = deps;
   const mine = newMessageId(clock());
   for (let poll = 0; ; poll++) {
-    const claim = await store.claimDedupe(frame.room, caller.sub, frame.id, mine, clock());
-    if (claim.claimed) return { messageId: mine };
+    const claimedAt = clock();
+    const claim = await store.claimDedupe(frame.room, caller.sub, frame.id, mine, claimedAt);
+    if (claim.claimed) return { messageId: mine, claimedAt };
     const existing = claim.existing;
     if (isStored(existing)) return { duplicate: duplicateAck(frame, existing) };
     const now = clock();
@@ -152,7 +192,11 @@ async function holdClaim(deps: CoreDeps, caller: Sender, frame: SendFrame): Prom
       // A reserved seq keeps its message id, so a message found stored under it is recognised as this one.
       const messageId = existing.seq === undefined ? mine : existing.messageId;
       if (await store.takeOverClaim(frame.room, caller.sub, frame.id, existing, messageId, now)) {
-        return { messageId, ...(existing.seq === undefined ? {} : { seq: existing.seq, ts: existing.ts }) };
+        return {
+          messageId,
+          claimedAt: now,
+          ...(existing.seq === undefined ? {} : { seq: existing.seq, ts: existing.ts }),
+        };
       }
       // Another retry took it over first: look again, after a pause like any other wait.
     } else if (poll >= IN_FLIGHT_POLLS) {

@@ -1,7 +1,7 @@
 /**
  * The retry policy every delivery adapter shares. Retries are ours, not the SDK's (clients are built with
- * `maxAttempts: 1`), so the policy is explicit and the same for each AWS service: throttling and 5xx are
- * retried with full-jitter backoff, anything else fails at once.
+ * `maxAttempts: 1`), so the policy is explicit and the same for each AWS service: throttling, 5xx and broken
+ * connections are retried with full-jitter backoff, anything else fails at once.
  */
 import { LIMITS } from '@viba-realtime/protocol';
 import { fullJitterDelay } from '../core/concurrency.js';
@@ -38,14 +38,24 @@ export function httpStatus(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 
-/** Whether an SDK v3 error is worth retrying: throttling or a server error. */
+/** Node socket errors the SDK's own retry strategy counts as transient (it names them `TimeoutError`). */
+const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * Whether an SDK v3 error is worth retrying: throttling, a server error, or a connection that broke before an
+ * answer (a pooled keep-alive socket the server had just closed: "socket hang up", "read ECONNRESET"). Those
+ * failed at once before, and each was a frame lost for its recipient; bench/soak.ts found them under load.
+ * Retrying one whose request did arrive can deliver a frame twice, which clients drop by the frame's id.
+ */
 export function isRetryable(error: unknown): boolean {
   const status = httpStatus(error);
-  const name = (error as { name?: string })?.name;
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
   return (
     name === 'LimitExceededException' ||
     name === 'ThrottlingException' ||
     name === 'InternalServerErrorException' ||
+    name === 'TimeoutError' ||
+    (typeof code === 'string' && TRANSIENT_SOCKET_CODES.has(code)) ||
     status === 429 ||
     (status !== undefined && status >= 500)
   );

@@ -204,10 +204,38 @@ export class DynamoDbStore implements Store {
     // The session's own record has the same version and gives way; a newer session's does not.
     if (!(await this.putIfNewer(mark, lifecycle.versionNumber, 'same or newer'))) return undefined;
     const later = (item: Item) => typeof item.subscribedAt === 'number' && item.subscribedAt > lifecycle.timestamp;
-    const rooms = await this.deleteSubscriptionsOf(connectionId, (item) => !later(item));
+    // Deleted one by one, each on condition that it is still this session's: an MQTT connection id is the
+    // client id's for every session, so a reconnect's rejoin rewrites the same key, and may do so between the
+    // query and the delete (an unconditional batch delete then removed the new session's subscription: found
+    // by bench/soak.ts in reconnect storms).
+    const rooms: string[] = [];
+    for (const item of (await this.connectionSubscriptions(connectionId)).filter((item) => !later(item))) {
+      if ((await this.deleteSubscriptionMadeBy(item, lifecycle.timestamp)) && this.isLive(item))
+        rooms.push(str(item, 'room'));
+    }
     const pending = (await this.connectionSubscriptions(connectionId)).filter(later);
     for (const item of pending) await this.setSubscriptionsExpiry(connectionId, pendingExpiresAt, str(item, 'room'));
     return rooms;
+  }
+
+  /** Deletes a subscription unless it was (re)made after `time`; true if it deleted it. */
+  private async deleteSubscriptionMadeBy(item: Item, time: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: primaryKey(item),
+          ConditionExpression:
+            'attribute_exists(#pk) AND (attribute_not_exists(subscribedAt) OR subscribedAt <= :time)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+          ExpressionAttributeValues: { ':time': time },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
   }
 
   /** Deletes the subscriptions of a connection (those `which` selects); returns the rooms of the live ones. */
@@ -554,6 +582,23 @@ export class DynamoDbStore implements Store {
     });
   }
 
+  async releaseClaim(
+    room: string,
+    sub: string,
+    clientId: string,
+    messageId: string,
+    claimedAt: number,
+  ): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: keys.dedupe(room, sub, clientId),
+      // claimedAt 0 is older than any stale bound; `stored` goes too, as the fan-out has not run (see send.ts).
+      UpdateExpression: 'SET claimedAt = :zero REMOVE #stored',
+      ConditionExpression: 'messageId = :messageId AND claimedAt = :claimedAt',
+      ExpressionAttributeNames: { '#stored': 'stored' },
+      ExpressionAttributeValues: { ':zero': 0, ':messageId': messageId, ':claimedAt': claimedAt },
+    });
+  }
+
   /** An UpdateItem whose ConditionExpression may fail: true if applied, false if the condition failed. */
   private async conditionalUpdate(
     input: Omit<ConstructorParameters<typeof UpdateCommand>[0], 'TableName'>,
@@ -863,15 +908,27 @@ export class DynamoDbStore implements Store {
     });
   }
 
-  async releaseBatch(batchId: string): Promise<void> {
+  async releaseBatch(batchId: string, doneCount?: number): Promise<void> {
     // claimedAt 0 is older than any stale bound: the next claim takes the batch over with its checkpoint.
-    await this.conditionalUpdate({
+    if (doneCount === undefined) {
+      await this.conditionalUpdate({
+        Key: keys.fanoutBatch(batchId),
+        UpdateExpression: 'SET claimedAt = :zero',
+        ConditionExpression: '#state = :running',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':zero': 0, ':running': 'running' },
+      });
+      return;
+    }
+    // The checkpoint only moves forward, as in checkpointBatch.
+    const released = await this.conditionalUpdate({
       Key: keys.fanoutBatch(batchId),
-      UpdateExpression: 'SET claimedAt = :zero',
-      ConditionExpression: '#state = :running',
+      UpdateExpression: 'SET claimedAt = :zero, doneCount = :n',
+      ConditionExpression: '#state = :running AND doneCount <= :n',
       ExpressionAttributeNames: { '#state': 'state' },
-      ExpressionAttributeValues: { ':zero': 0, ':running': 'running' },
+      ExpressionAttributeValues: { ':zero': 0, ':running': 'running', ':n': doneCount },
     });
+    if (!released) await this.releaseBatch(batchId);
   }
 
   async completeBatch(batchId: string, now: number): Promise<void> {
