@@ -15,6 +15,26 @@ export function networkWarning(host: string): string {
 `;
 }
 
+/** The warning added when the console (its admin API can act as any user) is served beyond this machine. */
+export function consoleRemoteWarning(): string {
+  return `  !!! The console is open to the network too (--console-remote): anyone who can reach this port can
+  !!! disconnect users, send as any user and move the emulator's clock.
+`;
+}
+
+/** The console's line (empty with --no-console): its URL, and who it answers. */
+function consoleLine(emulator: Emulator, host: string): string {
+  const view = emulator.console;
+  if (!view) return '';
+  const who =
+    view.allowRemote && !isLoopbackHost(host)
+      ? 'open to the network: --console-remote'
+      : isLoopbackHost(host)
+        ? 'connections, rooms, live events, act as any user; --no-console turns it off'
+        : 'this machine only; --console-remote opens it to the network';
+  return `  Console        ${view.url}  (${who})\n`;
+}
+
 /** What the start banner reports about the running emulator. */
 export interface BannerOptions {
   /** The address the emulator listens on (`--host`). */
@@ -51,11 +71,14 @@ export function banner(emulator: Emulator, options: BannerOptions): string {
   const sampleName = useAccess ? 'access token' : 'ID token';
   const sampleToken = useAccess ? sample.accessToken : sample.idToken;
   const storage = options.externalDb ? 'external' : options.dataDir ? `data in ${options.dataDir}` : 'in memory';
-  const warning = isLoopbackHost(options.host) ? '' : networkWarning(options.host);
+  const remoteConsole = emulator.console?.allowRemote === true && !isLoopbackHost(options.host);
+  const warning = isLoopbackHost(options.host)
+    ? ''
+    : `${networkWarning(options.host)}${remoteConsole ? consoleRemoteWarning() : ''}`;
   return `
 viba-realtime emulator is running (the real Lambda handlers behind an emulated API Gateway)
 ${warning}
-  WebSocket      ${emulator.url}?token=<${useAccess ? 'accessToken' : 'idToken'}>
+${consoleLine(emulator, options.host)}  WebSocket      ${emulator.url}?token=<${useAccess ? 'accessToken' : 'idToken'}>
   @connections   ${emulator.connectionsEndpoint}
   DynamoDB       ${emulator.dynamodbEndpoint}  (table ${emulator.tableName}, ${storage})
   JWKS           ${emulator.jwksUri}

@@ -6,6 +6,7 @@
  * - `chat`   a tiny raw-WebSocket chat REPL (`npm run chat -- --user alice --room lobby`);
  * - `notify`, `announce`, `send`  the backend publisher from a shell (./publish-cli.ts).
  */
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { LOCAL_STAGE } from '@viba-realtime/protocol';
@@ -20,6 +21,7 @@ import {
   TOKEN_USES,
   type TokenUse,
 } from './emulator.js';
+import { FaultInjectionError, type FaultOptions, parseFaultOptions } from './faults/index.js';
 import { isLogLevel, LOG_LEVELS } from './log.js';
 import { PUBLISH_HELP, PublishUsageError, runPublishCommand } from './publish-cli.js';
 
@@ -43,6 +45,11 @@ start options:
   --dynamodb-endpoint URL   use this DynamoDB endpoint (e.g. DynamoDB Local) instead of the built-in one
   --log-level LEVEL         ${LOG_LEVELS.join('|')} (default info)
   --token-use USES          token uses the authorizer accepts: id, access or id,access (default id,access)
+  --faults FILE             fault injection: rules (JSON) that make DynamoDB, @connections, IoT publishes
+                            or Lambdas fail as AWS does (docs/EMULATOR.md, "Fault injection"; default off)
+  --no-console              no web console at / and no admin API under /_admin/
+  --console-remote          serve the console beyond this machine too (anyone who reaches the port can
+                            then act as any user; only on a network you trust)
 
 token options:
   --sub SUB                 user id (required)
@@ -67,6 +74,23 @@ function defaultHttpUrl(): string {
   return `http://127.0.0.1:${process.env.VIBA_LOCAL_PORT ?? EMULATOR_DEFAULTS.port}`;
 }
 
+/** The `--faults` file: a list of rules, or `{ "rules": [...], "seed": 8, "functionTimeoutsMs": {...} }`. */
+async function readFaults(file: string): Promise<FaultOptions> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--faults ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return parseFaultOptions(JSON.parse(text));
+  } catch (error) {
+    if (error instanceof SyntaxError || error instanceof FaultInjectionError)
+      throw new UsageError(`--faults ${file}: ${error.message}`);
+    throw error;
+  }
+}
+
 function parsePort(value: string, source: string): number {
   const port = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -86,6 +110,9 @@ async function runStart(args: string[]): Promise<void> {
       'dynamodb-endpoint': { type: 'string' },
       'log-level': { type: 'string' },
       'token-use': { type: 'string' },
+      faults: { type: 'string' },
+      'no-console': { type: 'boolean' },
+      'console-remote': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -93,7 +120,10 @@ async function runStart(args: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  if (values['no-console'] && values['console-remote'])
+    throw new UsageError('--no-console and --console-remote contradict each other; give one.');
   const tokenUse = parseTokenUse(values['token-use'] ?? TOKEN_USES.join(','));
+  const faults = values.faults === undefined ? undefined : await readFaults(values.faults);
   const host = values.host ?? process.env.VIBA_LOCAL_HOST ?? EMULATOR_DEFAULTS.host;
   const port =
     values.port !== undefined
@@ -118,16 +148,27 @@ async function runStart(args: string[]): Promise<void> {
       port,
       mqttPort,
       ...(values['no-iot'] ? { iot: false } : {}),
+      ...(values['no-console']
+        ? { console: false }
+        : values['console-remote']
+          ? { console: { allowRemote: true } }
+          : {}),
       logLevel,
       tokenUse,
       ...(dataDir ? { dataDir } : {}),
       ...(values['dynamodb-endpoint'] ? { dynamodbEndpoint: values['dynamodb-endpoint'] } : {}),
+      ...(faults ? { faults } : {}),
     });
   } catch (error) {
     if (error instanceof PortInUseError) throw new UsageError(error.message);
+    if (error instanceof FaultInjectionError) throw new UsageError(`--faults ${values.faults}: ${error.message}`);
     throw error;
   }
   process.stdout.write(banner(emulator, { host, dataDir, externalDb: values['dynamodb-endpoint'] !== undefined }));
+  if (emulator.faults)
+    process.stdout.write(
+      `Fault injection is on: ${emulator.faults.list().length} rule(s) from ${values.faults}, seed ${emulator.faults.seed}.\n`,
+    );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -16,14 +16,35 @@ import { createIotIngressHandler } from '@viba-realtime/lambdas/handlers/iot-ing
 import { createIotPresenceHandler } from '@viba-realtime/lambdas/handlers/iot-presence';
 import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-authorizer';
 import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
-import { CLIENT_CONFIG_VERSION, ENV, LOCAL_STAGE, type RealtimeClientConfig } from '@viba-realtime/protocol';
+import {
+  CLIENT_CONFIG_VERSION,
+  ENV,
+  IOT_HANDLERS,
+  LOCAL_STAGE,
+  type RealtimeClientConfig,
+  WS_HANDLERS,
+} from '@viba-realtime/protocol';
+import type { PublisherConfig } from '@viba-realtime/publisher';
+import type { AdminApi } from './admin/api.js';
+import { createAdjustableClock } from './admin/clock.js';
+import { attachConsole, type EmulatorConsole } from './admin/emulator-console.js';
+import { AdminEventBus, teeLogger } from './admin/events.js';
 import type { Broker } from './broker/broker.js';
 import { MQTT_WS_PATH } from './broker/transports.js';
 import { connectDynamoDb, startLocalDynamoDb } from './dynamodb/server.js';
+import {
+  createFaultInjection,
+  type FaultInjector,
+  type FaultSetting,
+  type FunctionName,
+  type LambdaFunction,
+} from './faults/index.js';
+import { attachConnectionsFaults } from './gateway/connections-api.js';
 import type { AuthorizerFunction, GatewayLimits, RoutesFunction } from './gateway/websocket-gateway.js';
 import { WebSocketGateway } from './gateway/websocket-gateway.js';
 import { createLocalHttpServer, jwksPath } from './http-server.js';
 import { createDevIssuer, type DevIssuer } from './identity/dev-issuer.js';
+import { attachDataPlaneFaults } from './iot/data-plane.js';
 import { createIotCore, type IotAuthorizerFunction, type IotCore } from './iot/iot-core.js';
 import { createIotRules, type IotRulesEngine, type IotRuleTargets } from './iot/rules.js';
 import { createEmulatorLogger, type LogLevel } from './log.js';
@@ -97,6 +118,20 @@ export interface EmulatorOptions {
    * redeliveries and dead letters). Emulator only; `npm start` never sets it.
    */
   fanoutWorker?: SqsWorkerFunction;
+  /**
+   * Fault injection (docs/EMULATOR.md, "Fault injection"): `true` turns it on with no rules, a list of rules starts
+   * with them, `{ rules, seed, functionTimeoutsMs }` sets everything. On, the emulator also invokes the Lambdas with
+   * their stack timeouts, and retries a failed IoT rule invocation twice as Lambda does; `emulator.faults` then
+   * adds, lists and removes rules. Off, nothing of it runs. @default false
+   */
+  faults?: FaultSetting;
+  /**
+   * The console: a web page at `/` and its admin API under `/_admin/` (docs/EMULATOR.md, "Console"), for this
+   * machine only. `false` turns both off; `{ allowRemote: true }` serves them beyond this machine too, so that
+   * anyone who can reach the port can act as any user. With the console on, the emulator's clock is one the
+   * console can move forward. @default true
+   */
+  console?: boolean | { allowRemote?: boolean };
 }
 
 /** A running emulator. */
@@ -137,6 +172,13 @@ export interface Emulator {
   env: HandlerEnv;
   /** What a client app needs (`createRealtimeClient({ config })`), as served at `GET /dev/client-config`. */
   clientConfig: RealtimeClientConfig;
+  /** `http://host:port/`: the console page; undefined with `console: false`. */
+  consoleUrl: string | undefined;
+  /** The console's event stream and adjustable clock (tests); undefined with `console: false`. */
+  console: EmulatorConsole | undefined;
+  /** The fault rules in force and their counters (`add`, `list`, `get`, `remove`, `clear`); undefined unless
+   * started with `faults`. */
+  faults: FaultInjector | undefined;
   /** Closes every MQTT connection and WebSocket connection (each gets `$disconnect`), then the servers. */
   close(): Promise<void>;
 }
@@ -201,7 +243,10 @@ function listen(server: Server, port: number, host: string): Promise<number> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port, host);
+    // A reconnect storm (every client at once) overflows Node's default backlog of 511 and the kernel resets
+    // the excess; AWS's edge absorbs such storms, so the emulator should not add resets of its own
+    // (measured by bench/soak.ts: 4096 removed them).
+    server.listen({ port, host, backlog: 4096 });
   });
 }
 
@@ -235,14 +280,32 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   )
     throw new RangeError(`mqttPort must be a port number 0-65535, got ${options.mqttPort}.`);
   const o = { ...EMULATOR_DEFAULTS, ...stripUndefined(options) };
-  const clock = o.clock ?? systemClock;
+  const consoleOn = o.console !== false;
+  const allowRemote = typeof o.console === 'object' && o.console.allowRemote === true;
+  // The console moves time forward for everything that reads this clock (tokens, TTL, events, IoT's timers).
+  const adjustableClock = consoleOn ? createAdjustableClock(o.clock ?? systemClock) : undefined;
+  const clock = adjustableClock ?? o.clock ?? systemClock;
   // An empty list would make the handlers refuse every token; a typo from JS callers would fail only at
   // the first connect. Both are configuration mistakes, reported before anything starts.
   const badUse = o.tokenUse.find((use) => !isTokenUse(use));
   if (o.tokenUse.length === 0 || badUse !== undefined)
     throw new TypeError(`tokenUse must list 'id' and/or 'access'${badUse === undefined ? '' : `, got "${badUse}"`}.`);
-  const logger = createEmulatorLogger({ level: o.logLevel, clock, ...(o.log ? { log: o.log } : {}) });
+  const events = consoleOn ? new AdminEventBus({ clock }) : undefined;
+  const printed = createEmulatorLogger({ level: o.logLevel, clock, ...(o.log ? { log: o.log } : {}) });
+  const logger = events ? teeLogger(printed, events) : printed;
   const cleanups: (() => Promise<void>)[] = [];
+  // Before anything starts: a bad rule is a configuration mistake, like a bad tokenUse.
+  const faults = createFaultInjection(o.faults, {
+    logger,
+    region: o.region,
+    accountId: o.accountId,
+    unavailable: {
+      ...(o.dynamodbEndpoint ? { dynamodb: 'the emulator uses an external DynamoDB (--dynamodb-endpoint)' } : {}),
+      ...(o.iot === false ? { 'iot-publish': 'the emulator runs without IoT Core (--no-iot)' } : {}),
+    },
+  });
+  /** A Lambda as the emulator invokes it: with fault injection, under Lambda's timeout and faults. */
+  const lambda = <E, R>(name: FunctionName, fn: LambdaFunction<E, R>) => (faults ? faults.host.wrap(name, fn) : fn);
 
   try {
     let dynamodbEndpoint: string;
@@ -255,6 +318,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         host: '127.0.0.1',
         clock,
         ...(o.dataDir ? { dataDir: join(o.dataDir, 'dynamodb') } : {}),
+        ...(faults ? { faults: faults.injector.hook('dynamodb') } : {}),
       });
       cleanups.push(() => db.close());
       dynamodbEndpoint = db.endpoint;
@@ -284,6 +348,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       logger,
       ...(o.limits ? { limits: o.limits } : {}),
     });
+    if (faults) attachConnectionsFaults(gateway, faults.injector.hook('connections'));
     // Publishes before the handlers are wired find no targets and trigger nothing (nobody can connect yet).
     const rules: IotRulesEngine | undefined = o.iot === false ? undefined : createIotRules(() => ruleTargets, logger);
     const iot =
@@ -298,6 +363,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
             logger,
             serverName: urlHost(o.host).replace(/^\[|\]$/g, ''),
           });
+    if (faults && iot) attachDataPlaneFaults(iot.broker, faults.injector.hook('iot-publish'));
     // Created before anything can send to it; the worker is attached once the handlers are built.
     const sqs = new LocalSqs();
     const fanoutQueue =
@@ -317,6 +383,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // Set once the ports are known (below); `/dev/config` answers 404 until then.
     let publisherConfig: Record<string, unknown> | undefined;
     let clientConfig: RealtimeClientConfig | undefined;
+    let admin: AdminApi | undefined;
     const server = createLocalHttpServer({
       gateway,
       issuer,
@@ -325,6 +392,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       publisherConfig: () => publisherConfig,
       clientConfig: () => clientConfig,
       ...(iot ? { broker: iot.broker } : {}),
+      ...(consoleOn ? { admin: () => admin } : {}),
     });
     const port = await listen(server, o.port, o.host);
     cleanups.push(() => closeServer(server));
@@ -388,21 +456,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         ? { mqtt: { url: `ws://${urlHost(o.host)}:${port}${MQTT_WS_PATH}`, authorizerName: LOCAL_IOT_AUTHORIZER_NAME } }
         : {}),
     };
-    authorizer = createWsAuthorizerHandler(env, { clock });
-    routes = createWsRoutesHandler(env, { clock });
+    authorizer = lambda(WS_HANDLERS.authorizer, createWsAuthorizerHandler(env, { clock }));
+    routes = lambda(WS_HANDLERS.routes, createWsRoutesHandler(env, { clock }));
     if (iot) {
-      iotAuthorizer = o.iotAuthorizer ?? createIotAuthorizerHandler(env, { clock });
+      iotAuthorizer = lambda(IOT_HANDLERS.authorizer, o.iotAuthorizer ?? createIotAuthorizerHandler(env, { clock }));
+      // IoT invokes rule Lambdas asynchronously: Lambda retries a failed invocation (with faults on).
+      const rule = <E, R>(name: FunctionName, fn: LambdaFunction<E, R>) =>
+        faults ? faults.host.wrapAsync(name, fn) : fn;
       ruleTargets = {
-        ingress: createIotIngressHandler(env, { clock }),
-        presence: createIotPresenceHandler(env, { clock }),
+        ingress: rule(IOT_HANDLERS.ingress, createIotIngressHandler(env, { clock })),
+        presence: rule(IOT_HANDLERS.presence, createIotPresenceHandler(env, { clock })),
       };
     }
     // The event source mapping invokes the worker with the same environment (its `@connections` and IoT
     // endpoints, and the queue for re-queues of failed deliveries).
-    fanoutQueue?.attach(o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock }));
+    fanoutQueue?.attach(lambda('fanout-worker', o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock })));
 
     let closed: Promise<void> | undefined;
-    return {
+    const emulator: Emulator = {
       url: `ws://${urlHost(o.host)}:${port}/${o.stage}`,
       httpUrl,
       connectionsEndpoint,
@@ -423,11 +494,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       fanoutQueue,
       env,
       clientConfig: clientConfig as RealtimeClientConfig,
+      faults: faults?.injector,
+      consoleUrl: consoleOn ? `${httpUrl}/` : undefined,
+      console:
+        events && adjustableClock ? { url: `${httpUrl}/`, events, clock: adjustableClock, allowRemote } : undefined,
       close() {
         closed ??= runCleanups(cleanups);
         return closed;
       },
     };
+    if (events && adjustableClock) {
+      const api = attachConsole(emulator, {
+        events,
+        clock: adjustableClock,
+        logger,
+        allowRemote,
+        publisherConfig: publisherConfig as unknown as PublisherConfig,
+        handlerLogLevel: handlerLogLevel(o.logLevel) as LogLevel,
+      });
+      admin = api;
+      // Runs first (cleanups run newest first): the console's own user connections close with the others.
+      cleanups.push(() => api.close());
+    }
+    return emulator;
   } catch (error) {
     await runCleanups(cleanups).catch(() => undefined);
     throw error;

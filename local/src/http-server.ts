@@ -4,9 +4,11 @@
  * (requests with `x-amz-target: AmazonSQS.*`) and, with IoT Core emulated, MQTT over WebSocket (upgrades on
  * `/mqtt`) and the IoT data plane (`POST /topics/{topic}`, `GET`/`DELETE /connections/{clientId}`).
  * `/dev/token` and the JWKS answer CORS (any origin), so a web page on another port (`demo/`) can use them.
+ * With the console on, its page (`/`), admin API (`/_admin/`) and event stream (upgrades on `/_admin/events`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { CLIENT_CONFIG_PATH, type RealtimeClientConfig } from '@viba-realtime/protocol';
+import type { AdminApi } from './admin/api.js';
 import type { Broker } from './broker/broker.js';
 import { handleConnectionsRequest } from './gateway/connections-api.js';
 import { parseRequestUrl, type WebSocketGateway } from './gateway/websocket-gateway.js';
@@ -32,6 +34,9 @@ export interface LocalHttpServerOptions {
   /** A client app's config (`RealtimeClientConfig`), served at `GET /dev/client-config` with CORS: endpoints
    * only, the same a deployed stack publishes as its `ClientConfig` output. */
   clientConfig?: () => RealtimeClientConfig | undefined;
+  /** The console: its page at `/`, the admin API under `/_admin/` and the `/_admin/events` upgrade (undefined
+   * until the emulator has built it, and without a console). */
+  admin?: () => AdminApi | undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -85,6 +90,7 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
     if (sqs && (await handleSqsRequest(sqs, logger, req, res))) return;
     if (await handleConnectionsRequest(gateway, logger, req, res)) return;
     if (broker && (await handleDataPlaneRequest(broker, logger, req, res))) return;
+    if (await options.admin?.()?.handleRequest(req, res)) return;
     req.resume();
     const url = parseRequestUrl(req.url);
     if (url === undefined) {
@@ -153,6 +159,7 @@ export function createLocalHttpServer(options: LocalHttpServerOptions): Server {
   // The broker takes `/mqtt` and touches nothing else; every other path is the API Gateway emulation's.
   server.on('upgrade', (req, socket, head) => {
     if (broker?.handleUpgrade(req, socket, head)) return;
+    if (options.admin?.()?.handleUpgrade(req, socket, head)) return;
     gateway.handleUpgrade(req, socket, head);
   });
   return server;

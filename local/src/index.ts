@@ -3,9 +3,11 @@
  * IoT Core's MQTT broker, custom authorizer, policies and data plane, DynamoDB API, SQS with the fan-out
  * worker's event source mapping, a dev Cognito token issuer), running the real Lambda handlers.
  */
+export * from './admin/index.js';
 export * from './banner.js';
 export * from './dynamodb/server.js';
 export * from './emulator.js';
+export * from './faults/index.js';
 export * from './gateway/connections-api.js';
 export * from './gateway/events.js';
 export * from './gateway/frame-guard.js';

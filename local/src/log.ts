@@ -12,10 +12,21 @@ export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
+/**
+ * What a line is about, for structured readers of the log (the console's event stream, `local/src/admin/`).
+ * The printed line never shows them: the text already says it.
+ */
+export interface LogFields {
+  connectionId?: string;
+  user?: string;
+  room?: string;
+  status?: string | number;
+}
+
 /** Writes lines at or above its level. */
 export interface EmulatorLogger {
   /** `kind` is a short upper-case tag (CONNECT, ROUTE, POST, ...), padded so columns line up. */
-  line(level: Exclude<LogLevel, 'silent'>, kind: string, text: string): void;
+  line(level: Exclude<LogLevel, 'silent'>, kind: string, text: string, fields?: LogFields): void;
   enabled(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 

@@ -389,13 +389,16 @@ describe.each([
     const closedByServer = serverClose(client);
     const handle = h.broker.client('kick-me') as BrokerClient;
     expect(handle.principal).toEqual({ user: 'anonymous' });
+    const endedAt = Date.now();
     await handle.disconnect();
     // MQTT 5: DISCONNECT 0x98 Administrative action by default.
     expect(await closedByServer).toBe(v5 ? 0x98 : undefined);
     expect(h.disconnected.at(-1)).toEqual({
       clientId: 'kick-me',
-      info: { reason: 'SERVER_INITIATED_DISCONNECT', clientInitiated: false, reasonCode: 0x98 },
+      // `at`: when the broker ended it, not when the socket finished closing.
+      info: { reason: 'SERVER_INITIATED_DISCONNECT', clientInitiated: false, reasonCode: 0x98, at: expect.any(Number) },
     });
+    expect(h.disconnected.at(-1)?.info.at).toBeGreaterThanOrEqual(endedAt);
     expect(h.broker.client('kick-me')).toBeUndefined();
   });
 

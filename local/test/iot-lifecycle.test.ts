@@ -137,6 +137,24 @@ describe('lifecycle events', () => {
       disconnectReason: 'DUPLICATE_CLIENTID',
     });
   });
+
+  it('stamps a server-ended connection with the time it was ended, not when its socket finished closing', async () => {
+    // The presence handler keeps the subscriptions made after the stamp: a late stamp deleted a reconnected
+    // client's rejoins (found by bench/soak.ts under a reconnect storm).
+    const watcher = await connectMqtt(mqttUrl(), { protocolVersion: 5, clientId: 'watcher3' }, clients);
+    await watcher.subscribeAsync('$aws/events/presence/disconnected/device-3', { qos: 1 });
+    const one = messagesUnder(watcher, '$aws/events/presence/', 1);
+    const device = await connectMqtt(mqttUrl(), { protocolVersion: 5, clientId: 'device-3' }, clients);
+    const gone = closedMqtt(device);
+    const endedAt = now;
+    const ended = emulator.broker?.client('device-3')?.disconnect();
+    // The socket cannot have closed within this tick: the clock moves on before the hook runs.
+    now += 5_000;
+    await ended;
+    await gone;
+    const [disconnected] = await one;
+    expect(disconnected).toMatchObject({ timestamp: endedAt, disconnectReason: 'SERVER_INITIATED_DISCONNECT' });
+  });
 });
 
 describe('authorizer times', () => {

@@ -573,7 +573,8 @@ export class Connection {
     this.queued.length = 0;
     this.core.unregister(this);
     if (wasConnected) {
-      this.disconnectInfo = info;
+      // Stamped now, not when the stream has finished closing (see DisconnectInfo.at).
+      this.disconnectInfo = { ...info, at: info.at ?? this.core.now() };
       this.core.log('info', `DISCONNECT ${this.clientId} ${info.reason}`);
     }
     // MQTT 5 lets the server say why (DISCONNECT with a reason code); 3.1.1 only closes the connection.

@@ -36,6 +36,12 @@ export interface DisconnectInfo {
   clientInitiated: boolean;
   /** The MQTT 5 reason code sent to (or received from) the client, when there was one. */
   reasonCode?: number;
+  /**
+   * Epoch ms (the broker's clock) when the broker ended the connection; the broker sets it. The socket may
+   * finish closing much later (a peer that does not close its end gets a grace period; a busy event loop
+   * delays the close), by which time the client may have reconnected and rejoined.
+   */
+  at?: number;
 }
 
 /** Where a connection comes from: given to {@link Broker.handleStream} by the transport. */

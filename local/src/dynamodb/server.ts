@@ -1,15 +1,21 @@
 /**
  * The emulator's DynamoDB: dynalite (the DynamoDB API in pure JS) on a local port, with our table created
- * through the real SDK and a TTL sweeper, because dynalite never expires items the way AWS does.
+ * through the real SDK and a TTL sweeper, because dynalite never expires items the way AWS does. With fault
+ * injection, requests pass a fault hook first, which may answer them as DynamoDB fails (see {@link answerFault}).
  */
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { type AttributeValue, DeleteItemCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { type Clock, ensureTable, systemClock } from '@viba-realtime/lambdas';
 import { TABLE } from '@viba-realtime/protocol';
 import dynalite from 'dynalite';
+import { describeDynamoDbRequest } from '../faults/dynamodb-request.js';
+import type { FaultHook } from '../faults/injector.js';
+import type { DynamoDbFault } from '../faults/rules.js';
 import { isLoopbackUrl } from '../loopback.js';
+import { closeDynaliteIterators } from './dynalite-iterators.js';
 
 /** Region and dummy credentials for local endpoints: the SDK signs every request, emulators ignore it. */
 export const LOCAL_REGION = 'us-east-1';
@@ -32,6 +38,8 @@ export interface LocalDynamoDbOptions {
   sweepIntervalMs?: number;
   /** Decides what has expired. @default systemClock */
   clock?: Clock;
+  /** Fault injection: asked about every request while it has active rules. @default none */
+  faults?: FaultHook<'dynamodb'>;
 }
 
 /** A running local DynamoDB. */
@@ -67,12 +75,15 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise
   if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
 
   // Table state changes are instant: nothing local is worth waiting half a second for.
+  // Else every Query and Scan leaks an open iterator (see ./dynalite-iterators.ts).
+  closeDynaliteIterators();
   const server = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
     ...(options.dataDir === undefined ? {} : { path: options.dataDir }),
   });
+  if (options.faults !== undefined) interceptFaults(server, options.faults);
   await listen(server, options.port ?? 0, host);
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -196,6 +207,82 @@ async function deleteIfExpired(
     if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
     throw error;
   }
+}
+
+/** DynamoDB's own texts (its developer guide's error examples) for the faults it can answer. */
+const FAULT_ANSWERS = {
+  throttle: {
+    status: 400,
+    type: 'ProvisionedThroughputExceededException',
+    message:
+      'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
+  },
+  'server-error': { status: 500, type: 'InternalServerError', message: 'Internal server error' },
+} as const;
+
+/**
+ * Puts the fault hook in front of dynalite's request handler. While the hook has no active rule a request goes
+ * straight through; otherwise its body is read to describe it, and it is either failed or handed on to dynalite
+ * as a stream replaying the same bytes.
+ */
+function interceptFaults(server: Server, hook: FaultHook<'dynamodb'>): void {
+  const [serve] = server.listeners('request') as RequestListener[];
+  if (serve === undefined) throw new Error('dynalite registered no request handler');
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!hook.armed()) {
+      serve(req, res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const operation = target.slice(target.indexOf('.') + 1);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        // dynalite answers it with its SerializationException.
+      }
+      const fault = hook.decide(describeDynamoDbRequest(operation, parsed));
+      if (fault !== undefined) {
+        answerFault(res, fault);
+        return;
+      }
+      const replay = Object.assign(new PassThrough(), { headers: req.headers, method: req.method, url: req.url });
+      serve(replay as unknown as IncomingMessage, res);
+      replay.end(body);
+    });
+  });
+}
+
+/**
+ * Answers as DynamoDB fails: `throttle` is 400 `ProvisionedThroughputExceededException` and `server-error` 500
+ * `InternalServerError`, in the AWS JSON 1.0 error shape (`__type` with the service's namespace, `message`), which
+ * the SDK retries (3 attempts, throttling with a longer backoff) before the caller sees it. `timeout` answers
+ * nothing: the caller waits, as on a request DynamoDB never answers, until it gives up or the emulator closes.
+ */
+function answerFault(res: ServerResponse, fault: DynamoDbFault): void {
+  if (fault === 'timeout') return;
+  const answer = FAULT_ANSWERS[fault];
+  const body = JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${answer.type}`, message: answer.message });
+  res.writeHead(answer.status, {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': randomRequestId(),
+  });
+  res.end(body);
+}
+
+/** 52 characters like DynamoDB's request ids. */
+function randomRequestId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let id = '';
+  for (let i = 0; i < 52; i++) id += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return id;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -11,13 +11,46 @@
  * Errors carry the `x-amzn-ErrorType` header, which is how the SDK names them (`e.name`). A request without
  * an `Authorization` header (the SDK always signs with SigV4) is refused with 403 `ForbiddenException`;
  * signatures themselves are not checked.
+ *
+ * Fault injection (../faults/): a signed request first asks the gateway's fault hook, which may answer it 429
+ * `LimitExceededException`, 500 `InternalServerErrorException` or 410 `GoneException` (the connection stays
+ * open: only its caller is told it is gone, as for a client that vanished), or never answer it (`timeout`).
+ * The older per-connection queue of `gateway.injectPostFaults` is asked first, for `POST` only.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FaultHook } from '../faults/injector.js';
+import type { ConnectionsOperation } from '../faults/rules.js';
 import type { EmulatorLogger } from '../log.js';
 import { parseRequestUrl, type WebSocketGateway } from './websocket-gateway.js';
 
 const CONNECTIONS_SEGMENT = '@connections';
+
+/** Each gateway's fault hook; kept here so the gateway itself knows nothing of fault injection. */
+const faultHooks = new WeakMap<WebSocketGateway, FaultHook<'connections'>>();
+
+/** Puts a fault hook in front of `gateway`'s `@connections` API (emulator wiring, see the module's comment). */
+export function attachConnectionsFaults(gateway: WebSocketGateway, hook: FaultHook<'connections'>): void {
+  faultHooks.set(gateway, hook);
+}
+
+/** The status a fault rule answers this call with, `timeout` for no answer, or undefined. */
+function injectedFault(
+  gateway: WebSocketGateway,
+  operation: ConnectionsOperation,
+  connectionId: string,
+): number | 'timeout' | undefined {
+  const hook = faultHooks.get(gateway);
+  if (hook === undefined || !hook.armed()) return undefined;
+  const fault = hook.decide({ operation, connectionId });
+  return fault === undefined || fault === 'timeout' ? fault : Number(fault);
+}
+
+const OPERATIONS: Record<string, ConnectionsOperation | undefined> = {
+  POST: 'PostToConnection',
+  GET: 'GetConnection',
+  DELETE: 'DeleteConnection',
+};
 
 /** The error type API Gateway names for an injected or real status. */
 function errorTypeFor(status: number): string {
@@ -139,10 +172,15 @@ export async function handleConnectionsRequest(
     return true;
   }
 
+  const operation = OPERATIONS[method];
   if (method === 'POST') {
     const { body, tooLarge } = await readBody(req, gateway.limits.maxPostBytes);
     const bytes = tooLarge ? Number(req.headers['content-length'] ?? body.length) : body.length;
-    const fault = gateway.takePostFault(connectionId);
+    const fault = gateway.takePostFault(connectionId) ?? injectedFault(gateway, 'PostToConnection', connectionId);
+    if (fault === 'timeout') {
+      logger.line('warn', method, `${connectionId} ${user} ${bytes}B held unanswered (fault)`);
+      return true;
+    }
     const status = fault ?? (tooLarge ? 413 : gateway.post(connectionId, body) ? 200 : 410);
     if (status === 200) {
       res.writeHead(200, { 'content-length': 0, 'x-amzn-requestid': randomUUID() });
@@ -155,6 +193,16 @@ export async function handleConnectionsRequest(
   }
 
   req.resume();
+  const fault = operation === undefined ? undefined : injectedFault(gateway, operation, connectionId);
+  if (fault === 'timeout') {
+    logger.line('warn', method, `${connectionId} ${user} held unanswered (fault)`);
+    return true;
+  }
+  if (fault !== undefined) {
+    sendError(res, fault);
+    log(fault);
+    return true;
+  }
   if (method === 'GET') {
     const status = gateway.status(connectionId);
     if (!status) {

@@ -31,6 +31,7 @@ import type {
 import { APIGW_LIMITS, LOCAL_STAGE, WS_HANDLERS, WS_ROUTES } from '@viba-realtime/protocol';
 import type { Context } from 'aws-lambda';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { FunctionTimeoutError } from '../faults/lambda-host.js';
 import { createEmulatorLogger, type EmulatorLogger } from '../log.js';
 import { type Clock, systemClock } from '../time.js';
 import {
@@ -83,7 +84,8 @@ export interface WebSocketGatewayOptions {
   accountId?: string;
   /** Overrides of API Gateway's limits, for tests. @default APIGW_LIMITS */
   limits?: Partial<GatewayLimits>;
-  /** Time of events and `@connections` answers. Limit timers run on real time. @default the system clock */
+  /** Time of events and `@connections` answers. Limit timers run on real time; {@link WebSocketGateway.runDueTimers}
+   * applies the limits by this clock. @default the system clock */
   clock?: Clock;
   /** @default an `info` logger printing to the console */
   logger?: EmulatorLogger;
@@ -158,6 +160,16 @@ export function selectRoute(body: string): string {
     // Not JSON: API Gateway cannot evaluate the selection expression and uses $default.
   }
   return '$default';
+}
+
+/** The `room` of a client frame, for the log's structured fields (the console filters events by room). */
+function roomOf(body: string): string | undefined {
+  try {
+    const room: unknown = (JSON.parse(body) as { room?: unknown } | null)?.room;
+    return typeof room === 'string' ? room : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function errorBody(message: string): string {
@@ -539,6 +551,7 @@ export class WebSocketGateway {
     let answer: string | undefined;
     // What API Gateway sends the caller when the integration fails.
     const internalError = () => JSON.stringify({ message: 'Internal server error', connectionId: id, requestId });
+    const room = event.body === undefined ? undefined : roomOf(event.body);
     try {
       const result = await this.invokeRoutes(event);
       this.logRoute(
@@ -548,6 +561,7 @@ export class WebSocketGateway {
         connection.user,
         String(result.statusCode),
         started,
+        room,
       );
       if (TWO_WAY_ROUTES.has(routeKey) && typeof result.body === 'string') answer = result.body;
       const bytes = answer === undefined ? 0 : Buffer.byteLength(answer);
@@ -562,9 +576,13 @@ export class WebSocketGateway {
         answer = internalError();
       }
     } catch (error) {
-      this.logRoute('error', routeKey, id, connection.user, 'threw', started);
+      this.logRoute('error', routeKey, id, connection.user, 'threw', started, room);
       this.logger.line('error', 'ERROR', `${id} ${routeKey}: ${error instanceof Error ? error.stack : String(error)}`);
-      answer = internalError();
+      // A Lambda past its timeout: what WebSocket clients of API Gateway report (Kludex/mangum#128, aws/chalice#1406).
+      answer =
+        error instanceof FunctionTimeoutError
+          ? JSON.stringify({ message: 'Endpoint request timed out', connectionId: id, requestId })
+          : internalError();
     }
     if (answer !== undefined && this.connections.get(id) === connection) connection.ws.send(answer);
   }
@@ -669,6 +687,29 @@ export class WebSocketGateway {
     return status;
   }
 
+  /**
+   * Closes the connections whose 2-hour or idle limit is due by the emulator's clock, as the limit timers would.
+   * Those timers run on real time; whoever moves the clock forward (the console, a test) calls this instead of
+   * waiting. Returns how many connections it closed.
+   */
+  runDueTimers(): number {
+    const now = this.clock();
+    let closed = 0;
+    for (const connection of [...this.connections.values()]) {
+      const { connectionId: id, connectedAt } = connection.description;
+      if (now - connectedAt >= this.limits.maxConnectionMs) {
+        this.logger.line('info', 'LIMIT', `${id} ${connection.user} reached ${this.limits.maxConnectionMs}ms: 1001`);
+        this.closeFromServer(connection, GATEWAY_CLOSE.maxDuration);
+        closed++;
+      } else if (now - connection.lastActiveAt >= this.limits.idleTimeoutMs) {
+        this.logger.line('info', 'LIMIT', `${id} ${connection.user} idle for ${this.limits.idleTimeoutMs}ms: 1001`);
+        this.closeFromServer(connection, GATEWAY_CLOSE.idle);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
   /** Ids of the open connections. */
   connectionIds(): string[] {
     return [...this.connections.keys()];
@@ -728,8 +769,13 @@ export class WebSocketGateway {
     user: string,
     status: string,
     started: number,
+    room?: string,
   ) {
     const kind = routeKey === '$disconnect' ? 'DISCONN' : routeKey.toUpperCase().replace('$', '');
-    this.logger.line(level, kind, `${id} ${user} ${status} ${Math.round(performance.now() - started)}ms`);
+    this.logger.line(level, kind, `${id} ${user} ${status} ${Math.round(performance.now() - started)}ms`, {
+      connectionId: id,
+      user,
+      ...(room === undefined ? {} : { room }),
+    });
   }
 }

@@ -15,6 +15,11 @@
  * A client that is not connected is 404 `ResourceNotFoundException`. Errors carry `x-amzn-errortype`, from
  * which the SDK picks the exception class (`InvalidRequestException` 400, `RequestEntityTooLargeException`
  * 413, ...).
+ *
+ * Fault injection (../faults/): a valid `Publish` first asks the broker's fault hook, which may answer it as the
+ * service model's throttling and server errors (429 `ThrottlingException`, 500 `InternalFailureException`, 503
+ * `ServiceUnavailableException`, with the model's descriptions as messages), or never answer it (`timeout`).
+ * A failed publish reaches nobody.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,6 +28,8 @@ import type { Broker } from '../broker/broker.js';
 import { InvalidTopicError, PayloadTooLargeError } from '../broker/errors.js';
 import { ReasonCode } from '../broker/limits.js';
 import type { BrokerQoS, PublishProperties } from '../broker/types.js';
+import type { FaultHook } from '../faults/injector.js';
+import type { IotPublishFault } from '../faults/rules.js';
 import type { EmulatorLogger } from '../log.js';
 
 /** The path prefix of the data plane's Publish. */
@@ -55,6 +62,21 @@ function sendJson(res: ServerResponse, status: number, value: unknown, errorType
 }
 
 const invalid = (message: string) => new DataPlaneError(400, 'InvalidRequestException', message);
+
+/** Each broker's fault hook; kept here so the broker itself knows nothing of fault injection. */
+const faultHooks = new WeakMap<Broker, FaultHook<'iot-publish'>>();
+
+/** Puts a fault hook in front of the data plane's `Publish` to `broker` (emulator wiring, see the module's comment). */
+export function attachDataPlaneFaults(broker: Broker, hook: FaultHook<'iot-publish'>): void {
+  faultHooks.set(broker, hook);
+}
+
+/** The errors of the service model (`@aws-sdk/client-iot-data-plane`) that a fault answers with. */
+const FAULT_ERRORS: Record<Exclude<IotPublishFault, 'timeout'>, () => DataPlaneError> = {
+  '429': () => new DataPlaneError(429, 'ThrottlingException', 'The rate exceeds the limit.'),
+  '500': () => new DataPlaneError(500, 'InternalFailureException', 'An unexpected error has occurred.'),
+  '503': () => new DataPlaneError(503, 'ServiceUnavailableException', 'The service is temporarily unavailable.'),
+};
 
 /** Reads the body, refusing (without buffering the rest) once it passes the 128 KB payload limit. */
 async function readPayload(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
@@ -167,6 +189,13 @@ async function publish(broker: Broker, logger: EmulatorLogger, req: IncomingMess
   const retain = parseRetain(query.get('retain'));
   const props = properties(req, query);
   const payload = await readPayload(req, broker.limits.maxPayloadBytes ?? IOT_LIMITS.maxPayloadBytes);
+  const hook = faultHooks.get(broker);
+  const fault = hook?.armed() ? hook.decide({ topic }) : undefined;
+  if (fault === 'timeout') {
+    logger.line('warn', 'IOTDATA', `publish ${topic} held unanswered (fault)`);
+    return;
+  }
+  if (fault !== undefined) throw FAULT_ERRORS[fault]();
   let receivers: number;
   try {
     receivers = await broker.publish(topic, payload, { qos, retain, ...(props ? { properties: props } : {}) });

@@ -84,6 +84,8 @@ export interface IotSessionInfo {
   readonly refreshAt: number;
   /** How many times the authorizer was re-invoked for this connection. */
   readonly refreshes: number;
+  /** Epoch ms (emulator clock) of the client's last publish or subscribe, or of its CONNECT. */
+  readonly lastActiveAt: number;
 }
 
 /** The custom authorizer answered something IoT Core would not accept. */
@@ -151,6 +153,7 @@ class IotSession implements IotSessionInfo {
   disconnectAt: number;
   refreshAt: number;
   refreshes = 0;
+  lastActiveAt: number;
   versionNumber = 0;
   client: BrokerClient | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -170,6 +173,7 @@ class IotSession implements IotSessionInfo {
     this.policies = grant.policies;
     this.disconnectAt = now + grant.disconnectAfterSeconds * 1000;
     this.refreshAt = now + grant.refreshAfterSeconds * 1000;
+    this.lastActiveAt = now;
   }
 }
 
@@ -402,10 +406,12 @@ export function createIotCore(options: IotCoreOptions): IotCore {
         const session = sessionOf(client);
         // `$aws/...` is IoT's reserved namespace (lifecycle events, shadows, jobs); no client publishes there.
         if (!session || topic.startsWith('$aws/')) return false;
+        session.lastActiveAt = clock();
         return allowed(session, 'iot:Publish', iotArn.topic(region, accountId, topic));
       },
       async authorizeSubscribe(client, filter) {
         const session = sessionOf(client);
+        if (session) session.lastActiveAt = clock();
         return session ? allowed(session, 'iot:Subscribe', iotArn.topicfilter(region, accountId, filter)) : false;
       },
       async authorizeDelivery(client, topic) {
@@ -437,7 +443,10 @@ export function createIotCore(options: IotCoreOptions): IotCore {
         sessions.delete(client);
         await publishLifecycle(lifecycleTopics.disconnected(client.clientId), {
           clientId: client.clientId,
-          timestamp: clock(),
+          // When the connection ended, as IoT stamps it: the handler keeps subscriptions made after this time (a
+          // reconnect's rejoin), and the hook itself runs only once the socket has closed, which under load can
+          // come after the client has reconnected and rejoined (found by the soak, bench/soak.ts).
+          timestamp: info.at ?? clock(),
           eventType: 'disconnected',
           sessionIdentifier: session.sessionIdentifier,
           principalIdentifier: session.principalId,
