@@ -293,9 +293,11 @@ for (const channel of ['websocket', 'mqtt'] as const) {
         token: () => emulator.issuer.mintPair({ sub: 'alice', ttlSeconds }).idToken,
         refreshMarginMs: (ttlSeconds - 2) * 1000,
       });
+      // Listened for from the start: on a loaded machine the join's ack can come after the refresh began.
+      const reconnecting = once<unknown>((l) => alice.client.on('reconnecting', l));
       const room = alice.client.join('refresh');
       await room.ready();
-      await once<unknown>((l) => alice.client.on('reconnecting', l));
+      await reconnecting;
       await stateReached(alice.client, 'open');
       expect(alice.tokens).toBeGreaterThanOrEqual(2);
       expect(await room.send({ text: 'after refresh' })).toMatchObject({ duplicate: false });
