@@ -38,10 +38,8 @@
  * [--scenarios aedes-in-process,aedes-mqtt,emulator-data-plane,emulator-in-process] [--budget-ms MS]
  * [--deadline-ms MS] [--profile]`, or `npx tsx bench/mqtt-fanout.ts ...`.
  */
-import { realpathSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createLogger, IotDelivery } from '@viba-realtime/lambdas';
 import { startEmulator } from '@viba-realtime/local';
 import { type AnnouncementFrame, clientIdFor, topics } from '@viba-realtime/protocol';
@@ -60,6 +58,7 @@ import {
   printTable,
   RESULTS_DIR,
   ratio,
+  runAsScript,
   startCpuProfile,
   type TableRow,
   waitForQuietCpu,
@@ -809,25 +808,4 @@ export async function main(args: BenchArgs = parseBenchArgs()): Promise<boolean>
   return correct;
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  main().then(
-    (ok) => {
-      if (!ok) process.exitCode = 1;
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
-}
+runAsScript(import.meta.url, () => main());

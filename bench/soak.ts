@@ -13,9 +13,8 @@
  * [--quick]`. The exit code is 1 when a correctness check failed, never because the machine is slow. A quick
  * form runs in the test suite (`test/reliability/load.test.ts`).
  */
-import { realpathSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { type BenchArgs, machineInfo, parseBenchArgs, writeResult } from './lib/index.js';
+import { writeFileSync } from 'node:fs';
+import { type BenchArgs, machineInfo, parseBenchArgs, runAsScript, writeResult } from './lib/index.js';
 import { soakOptionsFromArgs } from './lib/soak/options.js';
 import { formatSoakReport } from './lib/soak/report.js';
 import { runSoak } from './lib/soak/run.js';
@@ -45,26 +44,4 @@ export async function main(args: BenchArgs = parseBenchArgs()): Promise<boolean>
   return failed.length === 0;
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
-  // The AWS SDK's "Node 22 needed from 2027" notice is noise in the report.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  main().then(
-    (ok) => {
-      if (!ok) process.exitCode = 1;
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
-}
+runAsScript(import.meta.url, () => main());

@@ -27,10 +27,8 @@
  * [--targets emulator,baseline] [--budget-ms MS] [--deadline-ms MS] [--profile]`, or
  * `npx tsx bench/ws-fanout.ts ...`.
  */
-import { realpathSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { startEmulator } from '@viba-realtime/local';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
@@ -45,6 +43,7 @@ import {
   printTable,
   RESULTS_DIR,
   ratio,
+  runAsScript,
   startCpuProfile,
   type TableRow,
   withDeadline,
@@ -573,24 +572,4 @@ export async function main(args: BenchArgs = parseBenchArgs()): Promise<boolean>
   return correct;
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
-  main().then(
-    (ok) => {
-      if (!ok) process.exitCode = 1;
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
-}
+runAsScript(import.meta.url, () => main());

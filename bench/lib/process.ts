@@ -2,6 +2,8 @@
  * Process-level measurements (CPU, memory) and deadlines. The load generator runs in the same process as
  * the server under test, so CPU figures cover both; benchmarks say so in their output.
  */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -89,4 +91,32 @@ export async function startCpuProfile(): Promise<(file: string) => Promise<strin
     writeFileSync(file, JSON.stringify(profile));
     return file;
   };
+}
+
+/**
+ * Runs `main` when the module at `moduleUrl` (its `import.meta.url`) is the script node was started with — not
+ * when `bench/run.ts` or a test imports it — and makes a false result or a throw the exit code 1. The entry is
+ * resolved through symlinks, as `npx tsx` may hand a linked path.
+ */
+export function runAsScript(moduleUrl: string, main: () => Promise<boolean>): void {
+  const entry = process.argv[1];
+  if (entry === undefined) return;
+  let entryUrl: string;
+  try {
+    entryUrl = pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return;
+  }
+  if (entryUrl !== moduleUrl) return;
+  // The AWS SDK's "Node 22 needed from 2027" notice is noise in a report.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  main().then(
+    (ok) => {
+      if (!ok) process.exitCode = 1;
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
 }
