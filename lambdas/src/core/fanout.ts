@@ -17,41 +17,18 @@ export interface FanOutResult {
   failed: number;
 }
 
-export async function fanOutToRoom(
-  deps: CoreDeps,
-  room: string,
-  frame: ServerFrame,
-  options: { exclude?: string } = {},
-): Promise<FanOutResult> {
-  const subscriptions = await deps.store.listRoomSubscriptions(room);
-  return fanOutToSubscriptions(deps, room, frame, subscriptions, options);
-}
-
 /**
- * {@link fanOutToRoom} with the room's subscriptions already read, for a caller that must know whether the read
- * failed (nothing posted yet) or the posts ran: this never throws, a failed post is counted and logged.
+ * One frame to a room's subscriptions, read by the caller (which must know whether the read failed, nothing
+ * posted yet, or the posts ran): this never throws, a failed post is counted and logged.
  */
-export function fanOutToSubscriptions(
+export async function fanOutToSubscriptions(
   deps: CoreDeps,
   room: string,
   frame: ServerFrame,
   subscriptions: readonly SubscriptionRecord[],
   options: { exclude?: string } = {},
 ): Promise<FanOutResult> {
-  return deliver(
-    deps,
-    room,
-    frame,
-    subscriptions.filter((s) => s.connectionId !== options.exclude),
-  );
-}
-
-async function deliver(
-  deps: CoreDeps,
-  room: string,
-  frame: ServerFrame,
-  targets: readonly DeliveryTarget[],
-): Promise<FanOutResult> {
+  const targets = subscriptions.filter((s) => s.connectionId !== options.exclude);
   const { result } = await deliverTo(deps, frame, targets, { room });
   return result;
 }
@@ -118,12 +95,7 @@ export async function announcePresence(
   const announce = state === 'joined' ? first?.connectionId === connectionId : mine.length === 0;
   if (!announce) return { delivered: 0, gone: 0, failed: 0 };
   const frame: PresenceFrame = { type: 'presence', room, user, state, ts: deps.clock() };
-  return deliver(
-    deps,
-    room,
-    frame,
-    subscriptions.filter((s) => s.connectionId !== connectionId),
-  );
+  return fanOutToSubscriptions(deps, room, frame, subscriptions, { exclude: connectionId });
 }
 
 function earlier(a: SubscriptionRecord, b: SubscriptionRecord): boolean {

@@ -281,9 +281,9 @@ export interface Store {
   /** Records that the first `doneCount` targets of a claimed batch were delivered. */
   checkpointBatch(batchId: string, doneCount: number): Promise<void>;
   /** Gives a running batch's claim up (its worker failed and the queue will retry the message): the next
-   * claim takes it over at once, from its checkpoint, moved forward to `doneCount` when given (the targets the
+   * claim takes it over at once, from its checkpoint, moved forward to `doneCount` (the targets the
    * failed worker reached since its last checkpoint, so the retry does not post to them again). */
-  releaseBatch(batchId: string, doneCount?: number): Promise<void>;
+  releaseBatch(batchId: string, doneCount: number): Promise<void>;
   /** Marks a batch done (kept a day, so a late duplicate of its queue message finds it done). */
   completeBatch(batchId: string, now: number): Promise<void>;
 

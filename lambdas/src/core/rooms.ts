@@ -14,11 +14,11 @@ import {
   LIMITS,
   RoomClosedError,
   TooManyRoomsError,
-  utf8Length,
 } from '@viba-realtime/protocol';
 import { confirmMqttSubscription, connectionExpiresAt, isMqttConnectionId } from './connections.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { announcePresence } from './fanout.js';
+import { fitPage } from './pages.js';
 import type { RoomRecord } from './ports.js';
 import { toChatFrame } from './send.js';
 
@@ -130,15 +130,7 @@ export async function history(deps: CoreDeps, caller: Caller, frame: HistoryFram
  * bodies is cut short and continued by its cursor instead.
  */
 function fitInBudget(messages: ChatFrame[], forward: boolean, budget: number): { messages: ChatFrame[]; cut: boolean } {
-  const ordered = forward ? messages : [...messages].reverse();
-  const kept: ChatFrame[] = [];
-  let used = 0;
-  for (const message of ordered) {
-    used += utf8Length(JSON.stringify(message)) + 1;
-    if (used > budget && kept.length > 0) break;
-    kept.push(message);
-  }
-  const cut = kept.length < messages.length;
+  const { kept, cut } = fitPage(forward ? messages : [...messages].reverse(), budget);
   return { messages: forward ? kept : kept.reverse(), cut };
 }
 

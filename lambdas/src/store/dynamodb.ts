@@ -908,27 +908,17 @@ export class DynamoDbStore implements Store {
     });
   }
 
-  async releaseBatch(batchId: string, doneCount?: number): Promise<void> {
-    // claimedAt 0 is older than any stale bound: the next claim takes the batch over with its checkpoint.
-    if (doneCount === undefined) {
-      await this.conditionalUpdate({
-        Key: keys.fanoutBatch(batchId),
-        UpdateExpression: 'SET claimedAt = :zero',
-        ConditionExpression: '#state = :running',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':zero': 0, ':running': 'running' },
-      });
-      return;
-    }
-    // The checkpoint only moves forward, as in checkpointBatch.
-    const released = await this.conditionalUpdate({
+  async releaseBatch(batchId: string, doneCount: number): Promise<void> {
+    // claimedAt 0 is older than any stale bound: the next claim takes the batch over with its checkpoint. The
+    // checkpoint only moves forward, as in checkpointBatch; a checkpoint past ours means another worker took the
+    // batch over, and its claim is not ours to release.
+    await this.conditionalUpdate({
       Key: keys.fanoutBatch(batchId),
       UpdateExpression: 'SET claimedAt = :zero, doneCount = :n',
       ConditionExpression: '#state = :running AND doneCount <= :n',
       ExpressionAttributeNames: { '#state': 'state' },
       ExpressionAttributeValues: { ':zero': 0, ':running': 'running', ':n': doneCount },
     });
-    if (!released) await this.releaseBatch(batchId);
   }
 
   async completeBatch(batchId: string, now: number): Promise<void> {
