@@ -24,11 +24,31 @@ export type AdminEventListener = (event: AdminEvent) => void;
  * const bus = new AdminEventBus({ clock });
  * const stop = bus.subscribe((event) => console.log(event.kind, event.user));
  */
+/** A line as logged; described (parsed into an {@link AdminEvent}) only when someone reads or watches it. */
+interface LoggedLine {
+  id: number;
+  ts: number;
+  level: AdminEventLevel;
+  kind: string;
+  text: string;
+  fields: LogFields | undefined;
+  event?: AdminEvent;
+}
+
+function described(line: LoggedLine): AdminEvent {
+  line.event ??= { id: line.id, ts: line.ts, ...describeLine(line.level, line.kind, line.text, line.fields) };
+  return line.event;
+}
+
 export class AdminEventBus {
   readonly #clock: Clock;
   readonly #size: number;
-  /** A ring: a busy emulator logs thousands of lines a second, and shifting an array per line would cost. */
-  readonly #events: (AdminEvent | undefined)[];
+  /**
+   * A ring: a busy emulator logs thousands of lines a second, and shifting an array per line would cost. Lines
+   * are kept raw: the console is on by default, and parsing every line of the hot paths for a page nobody has
+   * open would cost too.
+   */
+  readonly #events: (LoggedLine | undefined)[];
   readonly #listeners = new Set<AdminEventListener>();
   #nextId = 1;
 
@@ -39,9 +59,11 @@ export class AdminEventBus {
   }
 
   /** Records one log line as an event. */
-  push(level: AdminEventLevel, kind: string, text: string, fields?: LogFields): AdminEvent {
-    const event: AdminEvent = { id: this.#nextId++, ts: this.#clock(), ...describeLine(level, kind, text, fields) };
-    this.#events[(event.id - 1) % this.#size] = event;
+  push(level: AdminEventLevel, kind: string, text: string, fields?: LogFields): void {
+    const line: LoggedLine = { id: this.#nextId++, ts: this.#clock(), level, kind, text, fields };
+    this.#events[(line.id - 1) % this.#size] = line;
+    if (this.#listeners.size === 0) return;
+    const event = described(line);
     for (const listener of this.#listeners) {
       try {
         listener(event);
@@ -49,7 +71,6 @@ export class AdminEventBus {
         this.#listeners.delete(listener);
       }
     }
-    return event;
   }
 
   /**
@@ -65,8 +86,8 @@ export class AdminEventBus {
     const to = Math.min(newest, from + limit - 1);
     const events: AdminEvent[] = [];
     for (let id = from; id <= to; id++) {
-      const event = this.#events[(id - 1) % this.#size];
-      if (event) events.push(event);
+      const line = this.#events[(id - 1) % this.#size];
+      if (line) events.push(described(line));
     }
     return events;
   }
