@@ -10,9 +10,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import {
-  APIGW_LIMITS,
   CLIENT_CONFIG_VERSION,
   ENV,
+  FANOUT_WORKER_HANDLER,
+  FUNCTION_TIMEOUTS_MS,
   IOT_HANDLERS,
   IOT_RULES,
   IOT_SQL_VERSION,
@@ -278,13 +279,13 @@ export const IOT_DELIVERY_TOPICS = [
 ] as const;
 
 /** The Lambda entry point that drains the fan-out queue (lambdas/src/handlers/fanout-worker.ts). */
-export const FANOUT_WORKER_HANDLER = 'fanout-worker';
+export { FANOUT_WORKER_HANDLER };
 
 /**
  * The worker's timeout: half of `LIMITS.fanoutClaimStaleMs`, so a batch is only taken over from a worker that
  * is surely over (the claim is twice as old as any invocation can run), whatever clock skew.
  */
-export const FANOUT_WORKER_TIMEOUT = Duration.millis(LIMITS.fanoutClaimStaleMs / 2);
+export const FANOUT_WORKER_TIMEOUT = Duration.millis(FUNCTION_TIMEOUTS_MS[FANOUT_WORKER_HANDLER]);
 
 /** Receives of a batch's message before it moves to the dead-letter queue. The worker re-queues a batch's
  * failed deliveries itself (`LIMITS.fanoutMaxAttempts`), so a message fails as a whole only when the worker
@@ -319,9 +320,6 @@ interface IotEndpoint {
 
 /** The period of every alarm: short enough to page quickly, long enough for Lambda's and SQS's metrics. */
 const ALARM_PERIOD = Duration.minutes(5);
-
-/** IoT Core allows a custom authorizer's Lambda at most 5 seconds (developer guide, config-custom-auth.html). */
-const IOT_AUTHORIZER_TIMEOUT = Duration.seconds(5);
 
 interface Settings {
   tokenUse: TokenUse[];
@@ -464,7 +462,6 @@ export class Realtime extends Construct {
       [ENV.tokenUse]: this.settings.tokenUse.join(','),
     };
     this.authorizerFunction = this.createFunction('Authorizer', WS_HANDLERS.authorizer, {
-      timeout: Duration.seconds(10),
       environment: authEnv,
       // See errorAlarms: its errors are mostly connects without a token.
       errorsAlarm: undefined,
@@ -472,10 +469,7 @@ export class Realtime extends Construct {
     // Looked up before the routes function, which publishes to the MQTT members of a room.
     const iotEndpoint = this.settings.mqtt ? this.lookUpIotDataEndpoint() : undefined;
     this.iotEndpoint = iotEndpoint;
-    // API Gateway gives up on an integration after 29 s; a longer Lambda timeout would only bill for work
-    // whose answer nobody receives. The send path's claim takeover (LIMITS.dedupeClaimStaleMs) relies on it.
     this.routesFunction = this.createFunction('Routes', WS_HANDLERS.routes, {
-      timeout: Duration.millis(APIGW_LIMITS.integrationTimeoutMs),
       errorsAlarm: 'the WebSocket routes function',
       environment: {
         [ENV.tableName]: this.table.tableName,
@@ -608,7 +602,6 @@ export class Realtime extends Construct {
   /** The worker that drains the fan-out queue, and the alarms on it and the dead-letter queue. */
   private createFanoutWorker(queue: Queue, deadLetterQueue: Queue): RealtimeFanout {
     const workerFunction = this.createFunction('FanoutWorker', FANOUT_WORKER_HANDLER, {
-      timeout: FANOUT_WORKER_TIMEOUT,
       errorsAlarm: 'the fan-out worker',
       environment: {
         [ENV.tableName]: this.table.tableName,
@@ -703,7 +696,6 @@ export class Realtime extends Construct {
     const namePrefix = Names.uniqueResourceName(this, { maxLength: 96 });
 
     const authorizerFunction = this.createFunction('IotAuthorizer', IOT_HANDLERS.authorizer, {
-      timeout: IOT_AUTHORIZER_TIMEOUT,
       // It refuses a bad token with isAuthenticated: false; it throws only when it cannot check one.
       errorsAlarm: 'the IoT custom authorizer',
       environment: {
@@ -721,15 +713,12 @@ export class Realtime extends Construct {
     };
     // IoT invokes rule Lambdas asynchronously, so API Gateway's limit does not bind them; the send path's
     // claim takeover (LIMITS.dedupeClaimStaleMs) still assumes no send runs longer, as in the routes function.
-    const ruleTimeout = Duration.millis(APIGW_LIMITS.integrationTimeoutMs);
     const ingressFunction = this.createFunction('IotIngress', IOT_HANDLERS.ingress, {
-      timeout: ruleTimeout,
       errorsAlarm: 'the IoT ingress rule function',
       // It runs MQTT clients' requests, `announce` included, as the routes function runs WebSocket ones.
       environment: { ...ruleEnv, [ENV.fanoutQueueUrl]: fanoutQueue.queueUrl },
     });
     const presenceFunction = this.createFunction('IotPresence', IOT_HANDLERS.presence, {
-      timeout: ruleTimeout,
       errorsAlarm: 'the IoT lifecycle (presence) rule function',
       environment: ruleEnv,
     });
@@ -925,7 +914,6 @@ export class Realtime extends Construct {
     id: string,
     handler: HandlerName,
     options: {
-      timeout: Duration;
       environment: Record<string, string>;
       /** What the function is, for its errors alarm's description; `undefined` for no errors alarm. */
       errorsAlarm: string | undefined;
@@ -942,7 +930,8 @@ export class Realtime extends Construct {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: 256,
-      timeout: options.timeout,
+      // The contract's table, which the emulator enforces too.
+      timeout: Duration.millis(FUNCTION_TIMEOUTS_MS[handler]),
       logGroup,
       loggingFormat: LoggingFormat.JSON,
       // The handlers' logger filters by ENV.logLevel itself and writes every line with console.log, which

@@ -19,6 +19,7 @@ import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes
 import {
   CLIENT_CONFIG_VERSION,
   ENV,
+  FANOUT_WORKER_HANDLER,
   IOT_HANDLERS,
   LOCAL_STAGE,
   type RealtimeClientConfig,
@@ -470,7 +471,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
     // The event source mapping invokes the worker with the same environment (its `@connections` and IoT
     // endpoints, and the queue for re-queues of failed deliveries).
-    fanoutQueue?.attach(lambda('fanout-worker', o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock })));
+    fanoutQueue?.attach(lambda(FANOUT_WORKER_HANDLER, o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock })));
 
     let closed: Promise<void> | undefined;
     const emulator: Emulator = {

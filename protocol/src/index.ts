@@ -3,6 +3,7 @@ export * from './client-config.js';
 export * from './env.js';
 export * from './errors.js';
 export * from './frames.js';
+export * from './functions.js';
 export * from './iot-rules.js';
 export * from './limits.js';
 export * from './routes.js';

@@ -14,26 +14,15 @@
  *   Lambda frozen at its timeout; a handler that is merely slow runs on.
  */
 import { mqttConnectionId } from '@viba-realtime/lambdas';
-import { APIGW_LIMITS, LIMITS, WS_HANDLERS } from '@viba-realtime/protocol';
+import { FUNCTION_TIMEOUTS_MS as PROTOCOL_FUNCTION_TIMEOUTS_MS, WS_HANDLERS } from '@viba-realtime/protocol';
 import type { Context } from 'aws-lambda';
 import { buildLambdaContext } from '../gateway/events.js';
 import type { EmulatorLogger } from '../log.js';
 import type { FaultHook } from './injector.js';
 import type { FunctionName, HandlerInvocation } from './rules.js';
 
-/**
- * Each function's timeout as the CDK stack sets it (infra/src/realtime.ts): API Gateway's integration timeout for
- * the routes and the IoT rule functions, half the batch claim's stale time for the fan-out worker, 10 s for the
- * WebSocket authorizer and IoT's 5 s limit for a custom authorizer.
- */
-export const FUNCTION_TIMEOUTS_MS: Readonly<Record<FunctionName, number>> = Object.freeze({
-  'ws-authorizer': 10_000,
-  'ws-routes': APIGW_LIMITS.integrationTimeoutMs,
-  'iot-authorizer': 5_000,
-  'iot-ingress': APIGW_LIMITS.integrationTimeoutMs,
-  'iot-presence': APIGW_LIMITS.integrationTimeoutMs,
-  'fanout-worker': LIMITS.fanoutClaimStaleMs / 2,
-});
+/** Each function's timeout as the CDK stack sets it: the contract's table. */
+export const FUNCTION_TIMEOUTS_MS: Readonly<Record<FunctionName, number>> = PROTOCOL_FUNCTION_TIMEOUTS_MS;
 
 /**
  * Waits before Lambda's two retries of a failed asynchronous invocation (how IoT invokes rule Lambdas; the stack

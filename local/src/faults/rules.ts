@@ -11,7 +11,7 @@
  * | `iot-publish` | `429` (`ThrottlingException`), `500` (`InternalFailureException`), `503` (`ServiceUnavailableException`), `timeout` | IoT's data-plane `Publish` |
  * | `handler` | `error` (the invocation fails before the handler runs), `timeout` (it ends past the function's timeout) | a Lambda invocation |
  */
-import { IOT_HANDLERS, WS_HANDLERS } from '@viba-realtime/protocol';
+import { FANOUT_WORKER_HANDLER, IOT_HANDLERS, WS_HANDLERS } from '@viba-realtime/protocol';
 import { InvalidFaultRuleError } from './errors.js';
 
 /** Every fault each target can have. */
@@ -69,7 +69,7 @@ export const FUNCTION_NAMES = [
   IOT_HANDLERS.authorizer,
   IOT_HANDLERS.ingress,
   IOT_HANDLERS.presence,
-  'fanout-worker',
+  FANOUT_WORKER_HANDLER,
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
