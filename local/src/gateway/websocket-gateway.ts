@@ -486,14 +486,8 @@ export class WebSocketGateway {
     });
     socket.prependListener('data', (chunk: Buffer) => guard.push(chunk));
 
-    connection.idleTimer = setTimeout(() => {
-      this.logger.line('info', 'LIMIT', `${id} ${user} idle for ${this.limits.idleTimeoutMs}ms: 1001`);
-      this.closeFromServer(connection, GATEWAY_CLOSE.idle);
-    }, this.limits.idleTimeoutMs);
-    connection.lifetimeTimer = setTimeout(() => {
-      this.logger.line('info', 'LIMIT', `${id} ${user} reached ${this.limits.maxConnectionMs}ms: 1001`);
-      this.closeFromServer(connection, GATEWAY_CLOSE.maxDuration);
-    }, this.limits.maxConnectionMs);
+    connection.idleTimer = setTimeout(() => this.closeIdle(connection), this.limits.idleTimeoutMs);
+    connection.lifetimeTimer = setTimeout(() => this.closeAtMaxDuration(connection), this.limits.maxConnectionMs);
 
     ws.on('message', (data, isBinary) => this.onMessage(connection, data as Buffer, isBinary));
     ws.on('error', (error: Error & { code?: string }) => {
@@ -697,18 +691,29 @@ export class WebSocketGateway {
     const now = this.clock();
     let closed = 0;
     for (const connection of [...this.connections.values()]) {
-      const { connectionId: id, connectedAt } = connection.description;
-      if (now - connectedAt >= this.limits.maxConnectionMs) {
-        this.logger.line('info', 'LIMIT', `${id} ${connection.user} reached ${this.limits.maxConnectionMs}ms: 1001`);
-        this.closeFromServer(connection, GATEWAY_CLOSE.maxDuration);
+      if (now - connection.description.connectedAt >= this.limits.maxConnectionMs) {
+        this.closeAtMaxDuration(connection);
         closed++;
       } else if (now - connection.lastActiveAt >= this.limits.idleTimeoutMs) {
-        this.logger.line('info', 'LIMIT', `${id} ${connection.user} idle for ${this.limits.idleTimeoutMs}ms: 1001`);
-        this.closeFromServer(connection, GATEWAY_CLOSE.idle);
+        this.closeIdle(connection);
         closed++;
       }
     }
     return closed;
+  }
+
+  /** API Gateway's idle timeout: no message from the client for `idleTimeoutMs`. */
+  private closeIdle(connection: LiveConnection): void {
+    const { connectionId: id } = connection.description;
+    this.logger.line('info', 'LIMIT', `${id} ${connection.user} idle for ${this.limits.idleTimeoutMs}ms: 1001`);
+    this.closeFromServer(connection, GATEWAY_CLOSE.idle);
+  }
+
+  /** API Gateway's maximum connection duration. */
+  private closeAtMaxDuration(connection: LiveConnection): void {
+    const { connectionId: id } = connection.description;
+    this.logger.line('info', 'LIMIT', `${id} ${connection.user} reached ${this.limits.maxConnectionMs}ms: 1001`);
+    this.closeFromServer(connection, GATEWAY_CLOSE.maxDuration);
   }
 
   /** Ids of the open connections. */
