@@ -20,6 +20,7 @@ import { assertRoomName, isJsonObject, type JsonObject } from '@viba-realtime/pr
 import { createPublisher, type Publisher, type PublisherConfig } from '@viba-realtime/publisher';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
+import type { FaultInjector, FaultRuleInput } from '../faults/index.js';
 import { parseRequestUrl, type WebSocketGateway } from '../gateway/websocket-gateway.js';
 import type { DevIssuer } from '../identity/dev-issuer.js';
 import { parseDevTokenQuery } from '../identity/dev-token-query.js';
@@ -37,7 +38,7 @@ import {
   toAdminError,
 } from './errors.js';
 import type { AdminEventBus } from './events.js';
-import { type FaultRegistryLike, readFaults, toFaultRegistry } from './faults.js';
+import { readFaults } from './faults.js';
 import { type AdminAccessOptions, checkApiRequest, checkPeer } from './guard.js';
 import { disconnectConnection, listConnections, listRooms, readRoom, type StateSources } from './state.js';
 import {
@@ -69,7 +70,7 @@ export interface AdminApiOptions {
   /** Serve peers beyond this machine (`--console-remote`). */
   allowRemote: boolean;
   /** The emulator's fault registry, when it has one (`emulator.faults`), read on each request. */
-  faults: () => unknown;
+  faults: () => FaultInjector | undefined;
   /** Replaces the esbuild bundling of the page (tests). */
   assets?: ConsoleAssets;
 }
@@ -238,7 +239,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     return publisher;
   };
   const actAs = new ActAsClients({ url: info.url, issuer, tokenUse: options.tokenUse, clock });
-  const registry = (): FaultRegistryLike | undefined => toFaultRegistry(options.faults());
+  const registry = options.faults;
 
   const say = (text: string) => logger.line('info', 'ADMIN', `console: ${text}`);
   const clockView = (): ClockView => ({ now: clock(), offsetMs: clock.offsetMs });
@@ -410,7 +411,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         if (faults) {
           let fault: unknown;
           try {
-            fault = await faults.add(body);
+            // Unchecked JSON: add() validates it (parseFaultRule) and names what is wrong.
+            fault = faults.add(body as unknown as FaultRuleInput);
           } catch (error) {
             // The registry validates rules; its refusal is about the request, not a failure of ours.
             if (error instanceof Error) throw new AdminBadRequestError(error.message, { cause: error });
@@ -435,8 +437,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         const faults = registry();
         if (!faults) throw new AdminUnavailableError('This emulator has no fault registry.');
         const faultId = decodeSegment(id);
-        const removed = await faults.remove(faultId);
-        if (removed === false) throw new AdminNotFoundError(`No fault ${faultId}.`);
+        if (!faults.remove(faultId)) throw new AdminNotFoundError(`No fault ${faultId}.`);
         say(`removed fault ${faultId}`);
         return { removed: faultId };
       },
@@ -447,7 +448,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       async () => {
         const faults = registry();
         if (!faults) throw new AdminUnavailableError('This emulator has no fault registry.');
-        await faults.clear();
+        faults.clear();
         say('cleared all faults');
         return { cleared: true };
       },
