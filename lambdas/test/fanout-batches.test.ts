@@ -193,4 +193,49 @@ describe('an announcement to 10,000 WebSocket connections', () => {
     expect(delivery.copies.size).toBe(LIMITS.fanoutBatchSize);
     expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
   });
+
+  it('a connection whose token expired (its tokenExp travels in the queued batch) is told token_expired and closed, not given the announcement', async () => {
+    const { deps } = setup();
+    const nowSeconds = Math.floor(now / 1000);
+    // Every 10th connection's token expired a second ago; its audience entry carries that expiry.
+    const mixed: DeliveryTarget[] = audience.slice(0, 1_000).map((t, i) => ({
+      ...t,
+      tokenExp: i % 10 === 0 ? nowSeconds - 1 : nowSeconds + 3600,
+    }));
+    const store: Store = Object.create(deps.store, {
+      listAudienceShard: {
+        value: async (name: string, shard: number) =>
+          name === AUDIENCE_ALL ? mixed.filter((_, i) => i % AUDIENCE_SHARDS === shard) : [],
+      },
+    });
+    const frames = new Map<string, string[]>();
+    const closed: string[] = [];
+    const delivery: Delivery = {
+      post: async ({ connectionId }, frame) => {
+        frames.set(connectionId, [
+          ...(frames.get(connectionId) ?? []),
+          frame.type === 'error' ? frame.code : frame.type,
+        ]);
+        return 'delivered';
+      },
+      close: async (connectionId) => {
+        closed.push(connectionId);
+      },
+    };
+    const queue = new CollectingQueue();
+    const worker: CoreDeps = { ...deps, store, delivery, queue };
+    const outcome = await announce(worker, { body: { text: 'valid tokens only' }, from: 'backend' });
+    expect(outcome.batches).toBe(2);
+    let expired = 0;
+    for (const batch of queue.batches) {
+      const done = await runFanoutBatch(worker, batch);
+      if (done.state === 'done') expired += done.result.expired;
+    }
+    const stale = mixed.filter((t) => (t.tokenExp ?? 0) <= nowSeconds).map((t) => t.connectionId);
+    expect(expired).toBe(100);
+    expect(closed.sort()).toEqual([...stale].sort());
+    for (const id of stale) expect(frames.get(id)).toEqual(['token_expired']);
+    const valid = mixed.filter((t) => !stale.includes(t.connectionId));
+    for (const t of valid) expect(frames.get(t.connectionId)).toEqual(['announcement']);
+  });
 });

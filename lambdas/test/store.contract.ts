@@ -65,6 +65,8 @@ function message(room: string, seq: number, ts = T0 + seq): StoredMessage {
 }
 
 const T0_SECONDS = Math.floor(T0 / 1000);
+/** The token expiry of {@link connection}'s records. */
+const TOKEN_EXP = T0_SECONDS + 3600;
 
 /** A notification of `sub` made at T0 + `offset` ms, kept `keepSeconds`. */
 function notification(
@@ -830,6 +832,12 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
     });
 
     describe('audience directory', () => {
+      /** An entry as listed: with the token expiry of {@link connection}'s records. */
+      const target = (connectionId: string, sub: string): DeliveryTarget => ({
+        connectionId,
+        sub,
+        tokenExp: TOKEN_EXP,
+      });
       /** Every live entry of an audience, all shards read. */
       async function audienceOf(store: DynamoDbStore, audience: string): Promise<DeliveryTarget[]> {
         const shards = await Promise.all(
@@ -856,20 +864,19 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
           groups: ['staff'],
         });
 
-        expect(await store.listAudienceShard(AUDIENCE_ALL, audienceShardOf('ws-1'))).toContainEqual({
-          connectionId: 'ws-1',
-          sub: 'alice',
-        });
+        expect(await store.listAudienceShard(AUDIENCE_ALL, audienceShardOf('ws-1'))).toContainEqual(
+          target('ws-1', 'alice'),
+        );
         expect(await audienceOf(store, AUDIENCE_ALL)).toEqual([
-          { connectionId: 'ws-1', sub: 'alice' },
-          { connectionId: 'ws-2', sub: 'bob' },
-          { connectionId: 'ws-3', sub: 'carol' },
+          target('ws-1', 'alice'),
+          target('ws-2', 'bob'),
+          target('ws-3', 'carol'),
         ]);
         expect(await audienceOf(store, groupAudience('staff'))).toEqual([
-          { connectionId: 'ws-1', sub: 'alice' },
-          { connectionId: 'ws-2', sub: 'bob' },
+          target('ws-1', 'alice'),
+          target('ws-2', 'bob'),
         ]);
-        expect(await audienceOf(store, groupAudience('admins'))).toEqual([{ connectionId: 'ws-1', sub: 'alice' }]);
+        expect(await audienceOf(store, groupAudience('admins'))).toEqual([target('ws-1', 'alice')]);
         expect(await audienceOf(store, groupAudience('bad/x'))).toEqual([]);
         await expect(store.listAudienceShard(AUDIENCE_ALL, AUDIENCE_SHARDS)).rejects.toBeInstanceOf(RangeError);
         await expect(store.listAudienceShard(AUDIENCE_ALL, -1)).rejects.toBeInstanceOf(RangeError);
@@ -902,7 +909,7 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
         await documentClient.send(new DeleteCommand({ TableName: tableName, Key: keys.connection('gone-2') }));
         expect(await store.deleteConnection('gone-2')).toEqual([]);
         for (const audience of [AUDIENCE_ALL, 'group.admins', 'group.staff']) {
-          expect(await audienceOf(store, audience)).toEqual([{ connectionId: 'stays', sub: 'carol' }]);
+          expect(await audienceOf(store, audience)).toEqual([target('stays', 'carol')]);
         }
         expect(await store.deleteConnection('gone-1')).toEqual([]);
         expect(await store.deleteConnection('mqtt:never')).toEqual([]);
@@ -927,8 +934,74 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
         await store.putConnection(connection('old', 'alice', T0_SECONDS + 60));
         await store.putConnection(connection('new', 'bob', T0_SECONDS + 7200));
         clock.set((T0_SECONDS + 60) * 1000);
-        expect(await audienceOf(store, AUDIENCE_ALL)).toEqual([{ connectionId: 'new', sub: 'bob' }]);
-        expect(await audienceOf(store, 'group.staff')).toEqual([{ connectionId: 'new', sub: 'bob' }]);
+        expect(await audienceOf(store, AUDIENCE_ALL)).toEqual([target('new', 'bob')]);
+        expect(await audienceOf(store, 'group.staff')).toEqual([target('new', 'bob')]);
+      });
+    });
+
+    describe('token-expiry index', () => {
+      /** Every connection whose token expired by `nowSeconds`, all shards read. */
+      async function expiredBy(store: DynamoDbStore, nowSeconds: number, limit = 100): Promise<DeliveryTarget[]> {
+        const shards = await Promise.all(
+          Array.from({ length: AUDIENCE_SHARDS }, (_, shard) => store.listExpiredConnections(shard, nowSeconds, limit)),
+        );
+        return shards.flat().sort(byConnectionId);
+      }
+      const withToken = (id: string, sub: string, tokenExp: number): ConnectionRecord => ({
+        ...connection(id, sub, T0_SECONDS + 7200),
+        tokenExp,
+      });
+
+      it('lists the ws connections whose token expired at or before the time, with their expiry; MQTT ones never', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        await store.putConnection(withToken('a', 'alice', T0_SECONDS + 100));
+        await store.putConnection(withToken('b', 'bob', T0_SECONDS + 101));
+        await store.putConnection(withToken('c', 'carol', T0_SECONDS + 5000));
+        await store.putConnection({
+          ...withToken('mqtt:dave', 'dave', T0_SECONDS + 50),
+          channel: 'mqtt',
+          lifecycle: { versionNumber: 1, timestamp: T0 },
+        });
+        expect(await expiredBy(store, T0_SECONDS + 99)).toEqual([]);
+        // `exp` is the first second a token is no longer good: both ends of the range are inclusive.
+        expect(await expiredBy(store, T0_SECONDS + 100)).toEqual([
+          { connectionId: 'a', sub: 'alice', tokenExp: T0_SECONDS + 100 },
+        ]);
+        expect(await expiredBy(store, T0_SECONDS + 4999)).toEqual([
+          { connectionId: 'a', sub: 'alice', tokenExp: T0_SECONDS + 100 },
+          { connectionId: 'b', sub: 'bob', tokenExp: T0_SECONDS + 101 },
+        ]);
+        expect((await expiredBy(store, T0_SECONDS + 5000)).map((t) => t.connectionId)).toEqual(['a', 'b', 'c']);
+        await expect(store.listExpiredConnections(AUDIENCE_SHARDS, T0_SECONDS, 10)).rejects.toBeInstanceOf(RangeError);
+      });
+
+      it('forgets a connection with deleteConnection, and moves it when the same id is put with a new token', async () => {
+        const { store } = await freshStore({ clock: () => T0 });
+        await store.putConnection(withToken('a', 'alice', T0_SECONDS + 100));
+        await store.putConnection(withToken('b', 'bob', T0_SECONDS + 100));
+        await store.deleteConnection('a');
+        await store.putConnection(withToken('b', 'bob', T0_SECONDS + 900));
+        expect(await expiredBy(store, T0_SECONDS + 899)).toEqual([]);
+        expect(await expiredBy(store, T0_SECONDS + 900)).toEqual([
+          { connectionId: 'b', sub: 'bob', tokenExp: T0_SECONDS + 900 },
+        ]);
+      });
+
+      it('oldest expiry first, at most `limit` per shard, every page read (pageSize 2); entries past their TTL are left out', async () => {
+        const clock = manualClock();
+        const { store } = await freshStore({ clock: clock.now, pageSize: 2 });
+        // Ids in one shard, so the limit applies to one partition of the index.
+        const sameShard = Array.from({ length: 400 }, (_, i) => `id-${i}`)
+          .filter((id) => audienceShardOf(id) === 3)
+          .slice(0, 6);
+        for (const [i, id] of sameShard.entries())
+          await store.putConnection(withToken(id, `u${i}`, T0_SECONDS + 600 - i));
+        const firstFour = await store.listExpiredConnections(3, T0_SECONDS + 600, 4);
+        expect(firstFour.map((t) => t.tokenExp)).toEqual([595, 596, 597, 598].map((d) => T0_SECONDS + d));
+        expect(await store.listExpiredConnections(3, T0_SECONDS + 600, 100)).toHaveLength(6);
+        // API Gateway cut them at 2 hours: their entries outlive them only until TTL deletes them.
+        clock.set((T0_SECONDS + 7200) * 1000);
+        expect(await store.listExpiredConnections(3, T0_SECONDS + 7200, 100)).toEqual([]);
       });
     });
 

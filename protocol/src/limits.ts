@@ -69,6 +69,10 @@ export const LIMITS = {
   /** A fan-out batch claimed by a worker that has not finished after this long is taken over (ms): the
    * worker's timeout (60 s) twice over. */
   fanoutClaimStaleMs: 120_000,
+  /** WebSocket connections with an expired token one run of the token sweeper closes (the rest are left for
+   * the next run, a minute later). At 48 closes in flight and ~40 ms each (a post and a delete), 5,000 take
+   * about 4 s. */
+  tokenSweepMaxPerRun: 5_000,
 } as const;
 
 /**

@@ -20,6 +20,11 @@ export function padSeq(seq: number): string {
   return seq.toString().padStart(16, '0');
 }
 
+/** Epoch seconds, zero-padded to 11 digits (good past the year 5000) so string order is time order. */
+function padEpochSeconds(seconds: number): string {
+  return Math.max(0, Math.floor(seconds)).toString().padStart(11, '0');
+}
+
 /**
  * Key formats. `pk`/`sk` for the base table, `gsi1pk`/`gsi1sk` for the index.
  *
@@ -35,12 +40,14 @@ export function padSeq(seq: number): string {
  * | notify key    | INBOX#{sub}      | NKEY#{key}                | -             | -              |
  * | announcement  | ANN#{audience}   | A#{id}                    | -             | -              |
  * | announce key  | ANNKEY#{key}     | META                      | -             | -              |
- * | audience entry| AUD#{audience}#{shard} | CONN#{connectionId} | -           | -              |
+ * | audience entry| AUD#{audience}#{shard} | CONN#{connectionId} | EXPIRY#{shard} (`all` only) | EXP#{tokenExp}#{connectionId} |
  * | fan-out batch | BATCH#{batchId}  | META                      | -             | -              |
  *
  * `audience` is `all` or `group.{group}`; an audience entry lists a WebSocket connection for announcements
  * (MQTT connections get them from IoT topics), in one of {@link AUDIENCE_SHARDS} partitions picked by a hash of
- * the connection id, so a burst of connects does not write to one partition. Notification and announcement
+ * the connection id, so a burst of connects does not write to one partition. The `all` entry is also indexed
+ * by its token's expiry (same shard), so the token sweeper finds every connection whose token has expired with
+ * one query per shard. Notification and announcement
  * ids sort by time (see `timeId`), so `N#`/`A#` order is time order.
  */
 export const keys = {
@@ -74,6 +81,18 @@ export const keys = {
     sk: `CONN#${connectionId}`,
   }),
   audiencePrefix: (audience: string, shard: number) => ({ pk: `AUD#${audience}#${shard}`, skPrefix: 'CONN#' }),
+  connectionByTokenExpiry: (shard: number, tokenExp: number, connectionId: string) => ({
+    gsi1pk: `EXPIRY#${shard}`,
+    gsi1sk: `EXP#${padEpochSeconds(tokenExp)}#${connectionId}`,
+  }),
+  /** The index range of a shard's connections whose token expired at or before `nowSeconds`:
+   * `gsi1sk` from `from` to `to`, both inclusive. */
+  expiredTokensRange: (shard: number, nowSeconds: number) => ({
+    gsi1pk: `EXPIRY#${shard}`,
+    from: 'EXP#',
+    // `#` sorts before every id character, `$` after `#`: every id expiring at `nowSeconds` is inside.
+    to: `EXP#${padEpochSeconds(nowSeconds)}$`,
+  }),
   fanoutBatch: (batchId: string) => ({ pk: `BATCH#${batchId}`, sk: 'META' }),
 } as const;
 

@@ -19,7 +19,7 @@
  */
 import { LIMITS } from '@viba-realtime/protocol';
 import type { CoreDeps } from './deps.js';
-import { deliverTo, type FanOutResult } from './fanout.js';
+import { deliverTo, type FanOutResult, noFanOut } from './fanout.js';
 import type { DeliveryTarget, FanoutBatch } from './ports.js';
 
 /** What a worker did with a batch. */
@@ -79,7 +79,7 @@ interface Progress {
 async function runClaimedBatch(deps: CoreDeps, batch: FanoutBatch, progress: Progress): Promise<BatchOutcome> {
   const { store, log } = deps;
   const doneCount = progress.done;
-  const total: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
+  const total = noFanOut();
   const failed = progress.failed;
   const slice = LIMITS.deliveryConcurrency;
   for (let start = doneCount; start < batch.targets.length; start += slice) {
@@ -90,6 +90,7 @@ async function runClaimedBatch(deps: CoreDeps, batch: FanoutBatch, progress: Pro
     total.delivered += result.delivered;
     total.gone += result.gone;
     total.failed += result.failed;
+    total.expired += result.expired;
     failed.push(...sliceFailed);
     progress.done = end;
     await store.checkpointBatch(batch.batchId, end);

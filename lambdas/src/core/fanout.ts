@@ -1,9 +1,17 @@
 /**
  * Fan-out: one frame to every connection subscribed to a room. Posts run with bounded concurrency; a
  * connection that API Gateway reports gone (410) is removed from the store, so a client that vanished
- * without a close frame is cleaned up at the next message instead of being posted to forever.
+ * without a close frame is cleaned up at the next message instead of being posted to forever. A WebSocket
+ * connection whose token has expired gets `token_expired` and is closed instead of the frame: API Gateway keeps
+ * an idle connection open past its token, and a token's lifetime bounds its connection's.
  */
-import { LIMITS, type PresenceFrame, type ServerFrame } from '@viba-realtime/protocol';
+import {
+  type ErrorFrame,
+  LIMITS,
+  type PresenceFrame,
+  type ServerFrame,
+  TokenExpiredError,
+} from '@viba-realtime/protocol';
 import { mapWithConcurrency } from './concurrency.js';
 import type { CoreDeps } from './deps.js';
 import type { DeliveryTarget, SubscriptionRecord } from './ports.js';
@@ -15,6 +23,30 @@ export interface FanOutResult {
   gone: number;
   /** Connections that still failed after retries (kept; they may recover). */
   failed: number;
+  /** WebSocket connections whose token had expired: told `token_expired` and closed, not given the frame. */
+  expired: number;
+}
+
+/** An empty {@link FanOutResult}. */
+export function noFanOut(): FanOutResult {
+  return { delivered: 0, gone: 0, failed: 0, expired: 0 };
+}
+
+/** Whether a target's token has expired at `nowMs` (the same rule as a request's: `exp` is the first second
+ * the token is no longer good). Targets without `tokenExp` (MQTT: IoT cuts those itself) never expire here. */
+export function isTokenExpired(target: DeliveryTarget, nowMs: number): boolean {
+  return target.tokenExp !== undefined && target.tokenExp <= Math.floor(nowMs / 1000);
+}
+
+/** The frame a connection gets before it is closed for its expired token (no `ref`: it answers no request). */
+export function tokenExpiredFrame(tokenExp: number): ErrorFrame {
+  const error = new TokenExpiredError(tokenExp);
+  return {
+    type: 'error',
+    code: error.code,
+    message: error.message,
+    ...(error.details === undefined ? {} : { details: error.details }),
+  };
 }
 
 /**
@@ -44,17 +76,12 @@ export async function deliverTo(
   targets: readonly DeliveryTarget[],
   context: Record<string, unknown> = {},
 ): Promise<{ result: FanOutResult; failed: DeliveryTarget[] }> {
-  const result: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
+  const result = noFanOut();
   const failed: DeliveryTarget[] = [];
-  const outcomes = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, async (target) => {
-    const outcome = await deps.delivery.post({ connectionId: target.connectionId, sub: target.sub }, frame);
-    if (outcome === 'gone') {
-      // The client vanished without $disconnect (API Gateway runs it best-effort): clean up as it would.
-      const rooms = await deps.store.deleteConnection(target.connectionId);
-      for (const other of rooms) await announcePresence(deps, other, target.sub, 'left', target.connectionId);
-    }
-    return outcome;
-  });
+  const now = deps.clock();
+  const outcomes = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, (target) =>
+    isTokenExpired(target, now) ? closeExpired(deps, target) : deliverOne(deps, frame, target),
+  );
   outcomes.forEach((outcome, i) => {
     const target = targets[i] as DeliveryTarget;
     if (outcome.status === 'fulfilled') {
@@ -68,7 +95,41 @@ export async function deliverTo(
     }
   });
   deps.log.debug('fan-out', { ...context, type: frame.type, targets: targets.length, ...result });
+  if (result.expired > 0)
+    deps.log.info('closed connections with expired tokens', { ...context, count: result.expired });
   return { result, failed };
+}
+
+async function deliverOne(deps: CoreDeps, frame: ServerFrame, target: DeliveryTarget): Promise<keyof FanOutResult> {
+  // Only the connection and user reach the delivery: RoutingDelivery merges MQTT targets by them.
+  const outcome = await deps.delivery.post({ connectionId: target.connectionId, sub: target.sub }, frame);
+  if (outcome === 'gone') await removeGone(deps, target);
+  return outcome;
+}
+
+/**
+ * Tells a connection whose token expired why it is closed, then closes it (API Gateway then runs `$disconnect`,
+ * which removes it). One found gone is removed here, as a fan-out's 410 does. The SDK reconnects at once with a
+ * fresh token on `token_expired` and catches up from the store, so the frame it was not given is not lost.
+ */
+export async function closeExpired(deps: CoreDeps, target: DeliveryTarget): Promise<'expired' | 'gone'> {
+  const posted = await deps.delivery.post(
+    { connectionId: target.connectionId, sub: target.sub },
+    tokenExpiredFrame(target.tokenExp ?? 0),
+  );
+  if (posted === 'gone') {
+    await removeGone(deps, target);
+    return 'gone';
+  }
+  // Closed even when the courtesy frame failed: the close is what matters.
+  await deps.delivery.close(target.connectionId);
+  return 'expired';
+}
+
+/** The client vanished without `$disconnect` (API Gateway runs it best-effort): clean up as it would. */
+async function removeGone(deps: CoreDeps, target: DeliveryTarget): Promise<void> {
+  const rooms = await deps.store.deleteConnection(target.connectionId);
+  for (const other of rooms) await announcePresence(deps, other, target.sub, 'left', target.connectionId);
 }
 
 /**
@@ -93,7 +154,7 @@ export async function announcePresence(
     undefined,
   );
   const announce = state === 'joined' ? first?.connectionId === connectionId : mine.length === 0;
-  if (!announce) return { delivered: 0, gone: 0, failed: 0 };
+  if (!announce) return noFanOut();
   const frame: PresenceFrame = { type: 'presence', room, user, state, ts: deps.clock() };
   return fanOutToSubscriptions(deps, room, frame, subscriptions, { exclude: connectionId });
 }

@@ -10,3 +10,4 @@ export * from './notifications.js';
 export * from './ports.js';
 export * from './rooms.js';
 export * from './send.js';
+export * from './token-sweep.js';

@@ -22,7 +22,7 @@ import {
 } from '@viba-realtime/protocol';
 import { mapWithConcurrency } from './concurrency.js';
 import type { Caller, CoreDeps } from './deps.js';
-import { deliverTo, type FanOutResult } from './fanout.js';
+import { deliverTo, type FanOutResult, noFanOut } from './fanout.js';
 import { randomSuffix } from './ids.js';
 import { fitPage } from './pages.js';
 import type { NotificationRecord } from './ports.js';
@@ -107,10 +107,15 @@ export async function notify(deps: CoreDeps, input: NotifyInput): Promise<Notify
       },
       input.key,
     );
-    const none: FanOutResult = { delivered: 0, gone: 0, failed: 0 };
-    if (duplicate) return { userId, id: notification.id, duplicate, delivery: none };
+    if (duplicate) return { userId, id: notification.id, duplicate, delivery: noFanOut() };
     const connections = await deps.store.listUserConnections(userId);
-    const targets = connections.map((c) => ({ connectionId: c.connectionId, sub: c.sub }));
+    // A WebSocket connection carries its token's expiry, so one past it is closed rather than notified (IoT cuts
+    // MQTT connections at theirs).
+    const targets = connections.map((c) => ({
+      connectionId: c.connectionId,
+      sub: c.sub,
+      ...(c.channel === 'ws' ? { tokenExp: c.tokenExp } : {}),
+    }));
     // One frame object for all targets: the routing delivery publishes once per user for MQTT.
     const { result } = await deliverTo(deps, toNotificationFrame(notification), targets, { notify: userId });
     return { userId, id: notification.id, duplicate, delivery: result };

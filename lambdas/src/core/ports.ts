@@ -270,6 +270,12 @@ export interface Store {
    * `putConnection` of a `ws` connection enters it in `all` and its groups' audiences; `deleteConnection`
    * removes it. */
   listAudienceShard(audience: string, shard: number): Promise<DeliveryTarget[]>;
+  /**
+   * Up to `limit` WebSocket connections of one shard (0 .. AUDIENCE_SHARDS-1) whose token expired at or before
+   * `nowSeconds`, oldest expiry first, each with its `tokenExp`. From the token-expiry index of the `all`
+   * audience entries, which `deleteConnection` removes, so a closed connection is not listed again.
+   */
+  listExpiredConnections(shard: number, nowSeconds: number, limit: number): Promise<DeliveryTarget[]>;
 
   // ---- fan-out batches ----
   /**
@@ -307,6 +313,9 @@ export type DeliveryOutcome = 'delivered' | 'gone' | 'failed';
 export interface DeliveryTarget {
   connectionId: string;
   sub: string;
+  /** WebSocket only: the connection's token expiry, epoch seconds. A fan-out closes a target past it instead of
+   * posting to it (see `deliverTo`). */
+  tokenExp?: number;
 }
 
 /**

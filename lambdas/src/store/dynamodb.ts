@@ -850,6 +850,32 @@ export class DynamoDbStore implements Store {
     return items.filter((item) => this.isLive(item)).map(toDeliveryTarget);
   }
 
+  async listExpiredConnections(shard: number, nowSeconds: number, limit: number): Promise<DeliveryTarget[]> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= AUDIENCE_SHARDS) {
+      throw new RangeError(`Audience shard ${shard} is not in 0..${AUDIENCE_SHARDS - 1}.`);
+    }
+    const range = keys.expiredTokensRange(shard, nowSeconds);
+    const targets: DeliveryTarget[] = [];
+    let startKey: Item | undefined;
+    do {
+      const { Items, LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: GSI1.name,
+          KeyConditionExpression: '#gpk = :gpk AND #gsk BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#gpk': NAMES['#gpk'], '#gsk': NAMES['#gsk'] },
+          ExpressionAttributeValues: { ':gpk': range.gsi1pk, ':from': range.from, ':to': range.to },
+          Limit: Math.min(limit - targets.length, this.pageSize ?? limit),
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      // An entry past its TTL belongs to a connection API Gateway has cut already (2 hours); TTL removes it.
+      targets.push(...(Items ?? []).filter((item) => this.isLive(item)).map(toDeliveryTarget));
+      startKey = LastEvaluatedKey;
+    } while (startKey !== undefined && targets.length < limit);
+    return targets.slice(0, limit);
+  }
+
   // ---- fan-out batches ----
 
   async claimBatch(batchId: string, now: number): Promise<BatchClaim> {

@@ -223,20 +223,28 @@ export function audienceGroups(groups: readonly string[]): string[] {
 }
 
 /**
- * The audience entries of a WebSocket connection: `all` first, then one per group. The `all` entry also
- * lists the groups, so that `deleteConnection` finds the group entries even when the connection record is
- * already gone.
+ * The audience entries of a WebSocket connection: `all` first, then one per group. Each carries the token's
+ * expiry, so an announcement closes a connection past it instead of posting to it. The `all` entry also lists
+ * the groups, so that `deleteConnection` finds the group entries even when the connection record is already
+ * gone, and is indexed by the token's expiry for the token sweeper.
  */
 export function audienceEntryItems(connection: ConnectionRecord, groups: readonly string[]): Item[] {
+  const shard = audienceShardOf(connection.connectionId);
   const entry = (audience: string): Item => ({
-    ...keys.audienceEntry(audience, audienceShardOf(connection.connectionId), connection.connectionId),
+    ...keys.audienceEntry(audience, shard, connection.connectionId),
     type: 'audience-entry',
     audience,
     connectionId: connection.connectionId,
     sub: connection.sub,
+    tokenExp: connection.tokenExp,
     [TTL]: connection.expiresAt,
   });
-  return [{ ...entry(AUDIENCE_ALL), groups: [...groups] }, ...groups.map((group) => entry(groupAudience(group)))];
+  const all: Item = {
+    ...entry(AUDIENCE_ALL),
+    ...keys.connectionByTokenExpiry(shard, connection.tokenExp, connection.connectionId),
+    groups: [...groups],
+  };
+  return [all, ...groups.map((group) => entry(groupAudience(group)))];
 }
 
 /** The key of a connection's entry in `audience`. */
@@ -254,6 +262,11 @@ export function audienceGroupsOfRecord(item: Item): string[] | undefined {
   return item.type === 'connection' && item.channel === 'ws' ? audienceGroups(strings(item, 'groups')) : undefined;
 }
 
+/** An audience entry as a delivery target (with the token's expiry; entries written before it was kept have none). */
 export function toDeliveryTarget(item: Item): DeliveryTarget {
-  return { connectionId: str(item, 'connectionId'), sub: str(item, 'sub') };
+  return {
+    connectionId: str(item, 'connectionId'),
+    sub: str(item, 'sub'),
+    ...(typeof item.tokenExp === 'number' ? { tokenExp: item.tokenExp } : {}),
+  };
 }
