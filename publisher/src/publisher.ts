@@ -165,20 +165,32 @@ export interface Publisher {
 
 const list = (value: string | readonly string[]): readonly string[] => (typeof value === 'string' ? [value] : value);
 
+/** Options of {@link createPublisher} beyond where the service lives. */
+export interface PublisherOptions {
+  /**
+   * Milliseconds since the epoch: the time stamped on what the publisher stores and against which tokens and
+   * records expire. The emulator's console passes its movable clock, so a notification sent after moving it
+   * two hours ahead treats connections as expired as the rest of the emulator does. @default Date.now
+   */
+  clock?: () => number;
+}
+
 /**
  * Creates a publisher.
  * @throws {PublisherConfigError} a required setting is missing
  */
-export function createPublisher(config: PublisherConfig): Publisher {
+export function createPublisher(config: PublisherConfig, options: PublisherOptions = {}): Publisher {
   if (!config?.tableName) throw new PublisherConfigError('tableName is required.');
   if (!config.connectionsEndpoint) throw new PublisherConfigError('connectionsEndpoint is required.');
   const region = config.region ?? process.env.AWS_REGION ?? 'us-east-1';
   const log = createLogger(config.logLevel ?? 'warn').child({ component: 'publisher' });
   const credentials = config.credentials;
   const common = { region, log, ...(credentials ? { credentials } : {}) };
+  const clock = options.clock ?? systemClock;
   const store = createDynamoDbStore({
     tableName: config.tableName,
     region,
+    clock,
     ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
     ...(credentials ? { credentials } : {}),
   });
@@ -196,7 +208,7 @@ export function createPublisher(config: PublisherConfig): Publisher {
   const deps: CoreDeps = {
     store,
     delivery: new RoutingDelivery({ websocket, mqtt: iot, log }),
-    clock: systemClock,
+    clock,
     log,
     ...(queue ? { queue } : {}),
     ...(iot ? { topics: iot } : {}),
