@@ -9,11 +9,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { SweepOutcome } from '@viba-realtime/lambdas';
 import type { HandlerEnv } from '@viba-realtime/lambdas/handlers/events';
 import { createFanoutWorkerHandler } from '@viba-realtime/lambdas/handlers/fanout-worker';
 import { createIotAuthorizerHandler } from '@viba-realtime/lambdas/handlers/iot-authorizer';
 import { createIotIngressHandler } from '@viba-realtime/lambdas/handlers/iot-ingress';
 import { createIotPresenceHandler } from '@viba-realtime/lambdas/handlers/iot-presence';
+import { createTokenSweeperHandler } from '@viba-realtime/lambdas/handlers/token-sweeper';
 import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-authorizer';
 import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
 import {
@@ -23,6 +25,8 @@ import {
   IOT_HANDLERS,
   LOCAL_STAGE,
   type RealtimeClientConfig,
+  SCHEDULES,
+  TOKEN_SWEEPER_HANDLER,
   WS_HANDLERS,
 } from '@viba-realtime/protocol';
 import type { PublisherConfig } from '@viba-realtime/publisher';
@@ -52,6 +56,7 @@ import { createEmulatorLogger, type LogLevel } from './log.js';
 import { isLoopbackUrl } from './loopback.js';
 import { LocalSqsQueue, type QueueSettings, type SqsWorkerFunction } from './queue/local-queue.js';
 import { LocalSqs } from './queue/sqs-api.js';
+import { type LocalSchedule, LocalScheduler } from './scheduler/local-scheduler.js';
 import { type Clock, systemClock } from './time.js';
 
 /** Options of {@link startEmulator}. Every field is optional. */
@@ -133,6 +138,12 @@ export interface EmulatorOptions {
    * console can move forward. @default true
    */
   console?: boolean | { allowRemote?: boolean };
+  /**
+   * Runs the scheduled functions (the contract's `SCHEDULES`, EventBridge rules in AWS) on the emulator's clock:
+   * the token sweeper every minute. `false` runs them only when asked (`emulator.scheduler.run(...)`), for tests
+   * that must not see a sweep between two steps. @default true
+   */
+  schedules?: boolean;
 }
 
 /** A running emulator. */
@@ -180,6 +191,9 @@ export interface Emulator {
   /** The fault rules in force and their counters (`add`, `list`, `get`, `remove`, `clear`); undefined unless
    * started with `faults`. */
   faults: FaultInjector | undefined;
+  /** The scheduled functions (EventBridge rules in AWS), with test hooks: `run(name)` invokes one now,
+   * `runDue()` runs what the clock made due, `idle()`. With `schedules: false` nothing runs by itself. */
+  scheduler: LocalScheduler;
   /** Closes every MQTT connection and WebSocket connection (each gets `$disconnect`), then the servers. */
   close(): Promise<void>;
 }
@@ -472,6 +486,28 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // The event source mapping invokes the worker with the same environment (its `@connections` and IoT
     // endpoints, and the queue for re-queues of failed deliveries).
     fanoutQueue?.attach(lambda(FANOUT_WORKER_HANDLER, o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock })));
+    // EventBridge invokes its targets asynchronously: Lambda retries a failed run (with faults on), as for IoT.
+    const scheduled: Record<(typeof SCHEDULES)[number]['handler'], Omit<LocalSchedule, 'handler' | 'rateMinutes'>> = {
+      [TOKEN_SWEEPER_HANDLER]: { fn: createTokenSweeperHandler(env, { clock }), describe: describeSweep },
+    };
+    const scheduler = new LocalScheduler({
+      schedules: SCHEDULES.map(({ handler, rateMinutes }) => {
+        const { fn, describe } = scheduled[handler];
+        return {
+          handler,
+          rateMinutes,
+          fn: faults ? faults.host.wrapAsync(handler, fn) : fn,
+          ...(describe ? { describe } : {}),
+        };
+      }),
+      clock,
+      logger,
+      region: o.region,
+      accountId: o.accountId,
+      paused: o.schedules === false,
+    });
+    // Runs before the gateway closes (cleanups run newest first): a sweep in flight finishes against it.
+    cleanups.push(() => scheduler.close());
 
     let closed: Promise<void> | undefined;
     const emulator: Emulator = {
@@ -496,6 +532,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       env,
       clientConfig: clientConfig as RealtimeClientConfig,
       faults: faults?.injector,
+      scheduler,
       consoleUrl: consoleOn ? `${httpUrl}/` : undefined,
       console:
         events && adjustableClock ? { url: `${httpUrl}/`, events, clock: adjustableClock, allowRemote } : undefined,
@@ -546,6 +583,16 @@ async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<void> {
     }
   }
   if (errors.length > 0) throw new AggregateError(errors, 'emulator did not close cleanly');
+}
+
+/** The token sweeper's answer as a log line, when it closed anything. */
+function describeSweep(answer: unknown): string | undefined {
+  const { closed = 0, gone = 0, failed = 0 } = (answer ?? {}) as Partial<SweepOutcome>;
+  if (closed + gone + failed === 0) return undefined;
+  const parts = [`closed ${closed} WebSocket connection${closed === 1 ? '' : 's'} with an expired token`];
+  if (gone > 0) parts.push(`removed ${gone} already gone`);
+  if (failed > 0) parts.push(`${failed} failed (retried next run)`);
+  return parts.join(', ');
 }
 
 function handlerLogLevel(level: LogLevel): string {

@@ -24,4 +24,5 @@ export * from './loopback.js';
 export * from './queue/local-queue.js';
 export * from './queue/sqs-api.js';
 export * from './queue/sqs-messages.js';
+export * from './scheduler/index.js';
 export * from './time.js';

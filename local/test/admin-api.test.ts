@@ -19,7 +19,7 @@ import {
   type StateView,
   startEmulator,
 } from '@viba-realtime/local';
-import { clientIdFor } from '@viba-realtime/protocol';
+import { clientIdFor, TOKEN_SWEEPER_HANDLER } from '@viba-realtime/protocol';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -571,18 +571,23 @@ describe('the clock', () => {
     return { status: response.status, body: (await response.json()) as { closedConnections: number } };
   };
 
-  it('moves forward: a token expires, and the next request closes its connection with token_expired', async () => {
+  it('moves forward: a token expires, and the token sweeper, due by then, closes its idle connection with token_expired', async () => {
     const { idToken } = timed.issuer.mintPair({ sub: 'tess', ttlSeconds: 120 });
     const tess = await TestClient.connect(timed.url, idToken);
+    const { idToken: longer } = timed.issuer.mintPair({ sub: 'theo', ttlSeconds: 3600 });
+    const theo = await TestClient.connect(timed.url, longer);
     await tess.request({ action: 'ping' });
+    const sweeps = timed.scheduler.runs(TOKEN_SWEEPER_HANDLER);
 
     const moved = await advance(3);
-    const answer = await tess.request({ action: 'ping' });
 
     expect(moved.status).toBe(200);
-    expect(answer).toMatchObject({ type: 'error', code: 'token_expired' });
+    expect(timed.scheduler.runs(TOKEN_SWEEPER_HANDLER)).toBe(sweeps + 1);
+    expect(await tess.next((f) => f.type === 'error')).toMatchObject({ code: 'token_expired' });
     expect((await tess.closed).code).toBe(1000);
+    expect(await theo.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
     expect(timed.console?.clock.offsetMs).toBe(3 * 60_000);
+    await theo.close();
   });
 
   it("applies API Gateway's 2-hour cut when moved past it, and refuses moving back", async () => {

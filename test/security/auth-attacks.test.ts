@@ -21,9 +21,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CognitoTokenVerifier, createDynamoDbStore, InvalidTokenError } from '@viba-realtime/lambdas';
+import {
+  CognitoTokenVerifier,
+  createDynamoDbStore,
+  InvalidTokenError,
+  type SweepOutcome,
+} from '@viba-realtime/lambdas';
 import { type Emulator, startEmulator } from '@viba-realtime/local';
-import { clientIdFor } from '@viba-realtime/protocol';
+import { clientIdFor, type ServerFrame, TOKEN_SWEEPER_HANDLER } from '@viba-realtime/protocol';
+import { createPublisher, fetchLocalPublisherConfig } from '@viba-realtime/publisher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MqttPeer } from '../support/mqtt-peer.js';
 import { TestClient } from '../support/ws-client.js';
@@ -235,7 +241,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'viba-auth-attacks-'));
   attacker = foreignKey();
   [emulators.default, emulators.accessOnly, emulators.idOnly] = await Promise.all([
-    startEmulator({ port: 0, logLevel: 'silent', clock, dataDir }),
+    // Sweeps run when a test asks (`scheduler.run`), never between two steps of a test that moves the clock.
+    startEmulator({ port: 0, logLevel: 'silent', clock, dataDir, schedules: false }),
     startEmulator({ port: 0, logLevel: 'silent', tokenUse: ['access'] }),
     startEmulator({ port: 0, logLevel: 'silent', tokenUse: ['id'] }),
   ]);
@@ -336,6 +343,130 @@ describe('a connection outliving its token', () => {
     } finally {
       offsetMs -= 180_000;
       await Promise.all([idle.close(), talker.close(), witness.close()]);
+    }
+  });
+
+  /** Connects `sub` with a token good for two minutes; the tests then move the clock three minutes on. */
+  function shortLivedClient(sub: string): Promise<TestClient> {
+    const emulator = emulators.default;
+    return TestClient.connect(emulator.url, emulator.issuer.mint({ sub, tokenUse: 'id', ttlSeconds: 120 }), {
+      name: sub,
+    });
+  }
+
+  /** A backend publisher on the tests' clock (as the console's is on the emulator's). */
+  async function publisherOnTestClock() {
+    return createPublisher(await fetchLocalPublisherConfig(emulators.default.httpUrl), { clock });
+  }
+
+  const isTokenExpiredFrame = (f: ServerFrame) => f.type === 'error' && f.code === 'token_expired';
+
+  // Found by this suite: notifications and announcements reached an idle connection past its token (they list
+  // the user's connections and the audience, not room subscriptions) until it next sent or API Gateway's
+  // 10-minute idle timeout.
+  it('WebSocket: a notification to a user never reaches their connection past its token; it is told token_expired and closed, their other device gets it, the inbox keeps it', async () => {
+    const emulator = emulators.default;
+    const publisher = await publisherOnTestClock();
+    const stale = await shortLivedClient('exp-notify');
+    const fresh = await TestClient.connect(
+      emulator.url,
+      emulator.issuer.mint({ sub: 'exp-notify', tokenUse: 'id', ttlSeconds: HOUR }),
+      { name: 'exp-notify-fresh' },
+    );
+    offsetMs += 180_000;
+    try {
+      const [outcome] = await publisher.notify('exp-notify', { text: 'for valid tokens only' });
+      expect(outcome?.delivery).toEqual({ delivered: 1, gone: 0, failed: 0, expired: 1 });
+      expect(await fresh.next((f) => f.type === 'notification')).toMatchObject({
+        body: { text: 'for valid tokens only' },
+      });
+      const told = await stale.next(isTokenExpiredFrame);
+      expect(told).not.toHaveProperty('ref');
+      await stale.closed;
+      expect(stale.received.filter((f) => f.type === 'notification')).toEqual([]);
+      await emulator.gateway.settled();
+      // `$disconnect` removed the closed connection; the fresh one stays.
+      expect((await store().listUserConnections('exp-notify')).length).toBe(1);
+      const inbox = await store().listNotifications('exp-notify', { limit: 10, unreadOnly: true });
+      expect(inbox.notifications.map((n) => n.body)).toEqual([{ text: 'for valid tokens only' }]);
+    } finally {
+      offsetMs -= 180_000;
+      publisher.close();
+      await Promise.all([stale.close(), fresh.close()]);
+    }
+  });
+
+  it('WebSocket: an announcement never reaches a connection past its token; it is told token_expired and closed, the announcement is kept for a later read', async () => {
+    const emulator = emulators.default;
+    const publisher = await publisherOnTestClock();
+    const stale = await shortLivedClient('exp-announce');
+    const witness = await TestClient.connect(
+      emulator.url,
+      emulator.issuer.mint({ sub: 'exp-announce-witness', tokenUse: 'id', ttlSeconds: HOUR }),
+      { name: 'exp-announce-witness' },
+    );
+    offsetMs += 180_000;
+    try {
+      const outcome = await publisher.announce({ text: 'valid tokens only' });
+      expect(outcome.duplicate).toBe(false);
+      const seen = await witness.next((f) => f.type === 'announcement' && f.id === outcome.id);
+      expect(seen).toMatchObject({ body: { text: 'valid tokens only' } });
+      expect(await stale.next(isTokenExpiredFrame)).toMatchObject({ code: 'token_expired' });
+      await stale.closed;
+      expect(stale.received.filter((f) => f.type === 'announcement')).toEqual([]);
+      // The reconnect with a fresh token reads what it missed.
+      const later = await TestClient.connect(
+        emulator.url,
+        emulator.issuer.mint({ sub: 'exp-announce', tokenUse: 'id', ttlSeconds: HOUR }),
+        { name: 'exp-announce-later' },
+      );
+      try {
+        const page = await later.request({ action: 'announcements', body: { since: outcome.ts } });
+        expect(page).toMatchObject({ type: 'announcements', announcements: [{ id: outcome.id }] });
+      } finally {
+        await later.close();
+      }
+    } finally {
+      offsetMs -= 180_000;
+      publisher.close();
+      await Promise.all([stale.close(), witness.close()]);
+    }
+  });
+
+  it('WebSocket: the token sweeper closes an idle connection past its token, removes one that vanished without $disconnect, and leaves valid ones alone', async () => {
+    const emulator = emulators.default;
+    const idle = await shortLivedClient('exp-sweep-idle');
+    const vanished = await shortLivedClient('exp-sweep-vanished');
+    const valid = await TestClient.connect(
+      emulator.url,
+      emulator.issuer.mint({ sub: 'exp-sweep-valid', tokenUse: 'id', ttlSeconds: HOUR }),
+      { name: 'exp-sweep-valid' },
+    );
+    offsetMs += 180_000;
+    try {
+      const [gone] = await store().listUserConnections('exp-sweep-vanished');
+      if (!gone) throw new Error('no record of the vanishing connection');
+      // Dropped without `$disconnect` (API Gateway runs it best-effort): only its record is left.
+      expect(emulator.gateway.vanish(gone.connectionId)).toBe(true);
+
+      const outcome = (await emulator.scheduler.run(TOKEN_SWEEPER_HANDLER)) as SweepOutcome;
+      expect(outcome.failed).toBe(0);
+      expect(outcome.closed).toBeGreaterThanOrEqual(1);
+      expect(outcome.gone).toBeGreaterThanOrEqual(1);
+      expect(await idle.next(isTokenExpiredFrame)).toMatchObject({ code: 'token_expired' });
+      await idle.closed;
+      await emulator.gateway.settled();
+      expect(await store().listUserConnections('exp-sweep-idle')).toEqual([]);
+      expect(await store().listUserConnections('exp-sweep-vanished')).toEqual([]);
+      expect((await store().listUserConnections('exp-sweep-valid')).length).toBe(1);
+      expect(valid.socket.readyState).toBe(valid.socket.OPEN);
+      expect(await valid.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+
+      // Nothing is left for the next run to close: the index forgets a connection with its record.
+      expect(await emulator.scheduler.run(TOKEN_SWEEPER_HANDLER)).toMatchObject({ closed: 0, gone: 0, failed: 0 });
+    } finally {
+      offsetMs -= 180_000;
+      await Promise.all([idle.close(), vanished.close(), valid.close()]);
     }
   });
 

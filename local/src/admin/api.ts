@@ -26,6 +26,7 @@ import type { DevIssuer } from '../identity/dev-issuer.js';
 import { parseDevTokenQuery } from '../identity/dev-token-query.js';
 import type { IotCore } from '../iot/iot-core.js';
 import type { EmulatorLogger } from '../log.js';
+import type { LocalScheduler } from '../scheduler/local-scheduler.js';
 import { ActAsClients } from './act-as.js';
 import { type ConsoleAssetName, type ConsoleAssets, createConsoleAssets } from './assets.js';
 import type { AdjustableClock } from './clock.js';
@@ -71,6 +72,8 @@ export interface AdminApiOptions {
   allowRemote: boolean;
   /** The emulator's fault registry, when it has one (`emulator.faults`), read on each request. */
   faults: () => FaultInjector | undefined;
+  /** The scheduled functions, run when the clock is moved past their time. */
+  scheduler?: LocalScheduler;
   /** Replaces the esbuild bundling of the page (tests). */
   assets?: ConsoleAssets;
 }
@@ -214,7 +217,7 @@ type RouteHandler = (params: string[], req: IncomingMessage, url: URL) => Promis
  * server.on('request', async (req, res) => { if (!(await admin.handleRequest(req, res))) notFound(res); });
  */
 export function createAdminApi(options: AdminApiOptions): AdminApi {
-  const { gateway, broker, iot, issuer, clock, bus, logger, publisherConfig, info } = options;
+  const { gateway, broker, iot, scheduler, issuer, clock, bus, logger, publisherConfig, info } = options;
   const access: AdminAccessOptions = { allowRemote: options.allowRemote };
   const assets = options.assets ?? createConsoleAssets();
 
@@ -235,7 +238,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   // Created on first use: most sessions only watch.
   let publisher: Publisher | undefined;
   const publish = () => {
-    publisher ??= createPublisher({ ...publisherConfig, logLevel: options.publisherLogLevel });
+    // On the console's clock, so that what it sends after a move treats tokens and records as the emulator does.
+    publisher ??= createPublisher({ ...publisherConfig, logLevel: options.publisherLogLevel }, { clock });
     return publisher;
   };
   const actAs = new ActAsClients({ url: info.url, issuer, tokenUse: options.tokenUse, clock });
@@ -394,10 +398,11 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         clock.advance(ms);
         say(`moved the clock ${formatDuration(ms)} ahead (now ${new Date(clock()).toISOString()})`);
         // What is due by the new time happens now: API Gateway's idle and 2-hour cuts, IoT's refreshes and
-        // disconnectAfterInSeconds. WebSocket tokens expire with the clock by themselves (the routes handler
-        // checks `exp` on the next request; subscriptions end with the token).
+        // disconnectAfterInSeconds, and the scheduled functions: the token sweeper closes the WebSocket
+        // connections whose token the move expired.
         const closed = gateway.runDueTimers();
         await iot?.runDueTimers();
+        await scheduler?.runDue();
         return { clock: clockView(), closedConnections: closed };
       },
     ],

@@ -41,6 +41,7 @@ export function attachConsole(emulator: Emulator, options: AttachConsoleOptions)
     gateway: emulator.gateway,
     broker: emulator.broker,
     iot: emulator.iot,
+    scheduler: emulator.scheduler,
     issuer: emulator.issuer,
     clock: options.clock,
     bus: options.events,

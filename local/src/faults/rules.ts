@@ -11,7 +11,7 @@
  * | `iot-publish` | `429` (`ThrottlingException`), `500` (`InternalFailureException`), `503` (`ServiceUnavailableException`), `timeout` | IoT's data-plane `Publish` |
  * | `handler` | `error` (the invocation fails before the handler runs), `timeout` (it ends past the function's timeout) | a Lambda invocation |
  */
-import { FANOUT_WORKER_HANDLER, IOT_HANDLERS, WS_HANDLERS } from '@viba-realtime/protocol';
+import { FANOUT_WORKER_HANDLER, IOT_HANDLERS, TOKEN_SWEEPER_HANDLER, WS_HANDLERS } from '@viba-realtime/protocol';
 import { InvalidFaultRuleError } from './errors.js';
 
 /** Every fault each target can have. */
@@ -70,6 +70,7 @@ export const FUNCTION_NAMES = [
   IOT_HANDLERS.ingress,
   IOT_HANDLERS.presence,
   FANOUT_WORKER_HANDLER,
+  TOKEN_SWEEPER_HANDLER,
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
