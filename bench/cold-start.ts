@@ -16,16 +16,22 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { IOT_HANDLERS, WS_HANDLERS } from '@viba-realtime/protocol';
+import { FANOUT_WORKER_HANDLER, IOT_HANDLERS, TOKEN_SWEEPER_HANDLER, WS_HANDLERS } from '@viba-realtime/protocol';
 import { build } from 'esbuild';
 import { type BenchArgs, intFlag, parseBenchArgs, percentiles, printTable, writeResult } from './lib/index.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 /**
- * Every handler the stack deploys (`handlerEntry()` in infra/src/realtime.ts), from the contract's tables; the
- * fan-out worker is the stack's own (infra's `FANOUT_WORKER_HANDLER`, not imported: it would load aws-cdk-lib).
+ * Every handler the stack deploys (`handlerEntry()` in infra/src/realtime.ts), from the contract's tables
+ * (protocol, not infra: that would load aws-cdk-lib): the WebSocket and IoT handlers, the fan-out worker and the
+ * scheduled token sweeper, seven in all.
  */
-export const HANDLERS = [...Object.values(WS_HANDLERS), ...Object.values(IOT_HANDLERS), 'fanout-worker'] as const;
+export const HANDLERS = [
+  ...Object.values(WS_HANDLERS),
+  ...Object.values(IOT_HANDLERS),
+  FANOUT_WORKER_HANDLER,
+  TOKEN_SWEEPER_HANDLER,
+] as const;
 /** The stack's `bundling.banner`, verbatim. */
 const BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 /** Target per handler. */

@@ -4,9 +4,10 @@
  *
  * It holds the WebSocket channel, unless turned off the MQTT channel over IoT Core (custom authorizer, the
  * topic rules of the protocol's `IOT_RULES`, their Lambdas), the fan-out queue that large deliveries
- * (notifications, announcements) are split onto, with its worker and dead-letter queue, and the operations
- * side: alarms, a dashboard and the client config. Further parts are meant to be added as private `create*`
- * steps that reuse {@link Realtime.table} and the shared function settings, not as a second construct.
+ * (notifications, announcements) are split onto, with its worker and dead-letter queue, the scheduled functions
+ * of the protocol's `SCHEDULES` (the token sweeper), and the operations side: alarms, a dashboard and the
+ * client config. Further parts are meant to be added as private `create*` steps that reuse
+ * {@link Realtime.table} and the shared function settings, not as a second construct.
  */
 import { fileURLToPath } from 'node:url';
 import {
@@ -23,7 +24,9 @@ import {
   type RealtimeClientConfig,
   ROUTE_SELECTION_EXPRESSION,
   type RouteDefinition,
+  SCHEDULES,
   TABLE,
+  TOKEN_SWEEPER_HANDLER,
   topics,
   WS_HANDLERS,
   WS_ROUTES,
@@ -49,12 +52,14 @@ import {
   GraphWidget,
   type IMetric,
   MathExpression,
-  type Metric,
+  Metric,
   Stats,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, type IGrantable, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnAuthorizer, CfnTopicRule } from 'aws-cdk-lib/aws-iot';
 import {
@@ -169,7 +174,8 @@ export interface RealtimeProps {
   /**
    * Create a CloudWatch dashboard of the deployment: WebSocket connects, messages and errors; each function's
    * errors, throttles and p99 duration; the fan-out queue's depth and age and the dead-letter queue's depth; the
-   * state of {@link Realtime.alarms}. One dashboard costs a few dollars a month beyond the free tier's three.
+   * scheduled functions' runs and failed invokes; the state of {@link Realtime.alarms}. One dashboard costs a few
+   * dollars a month beyond the free tier's three.
    * @default true
    */
   readonly dashboard?: boolean;
@@ -230,6 +236,19 @@ export interface RealtimeFanout {
   readonly workerErrorsAlarm: Alarm;
 }
 
+/** A function the protocol's `SCHEDULES` runs periodically. */
+export type ScheduledHandlerName = (typeof SCHEDULES)[number]['handler'];
+
+/** A scheduled function and the EventBridge rule that runs it (one per entry of the protocol's `SCHEDULES`). */
+export interface RealtimeSchedule {
+  /** The contract entry it was made from: the handler and its period in minutes. */
+  readonly definition: (typeof SCHEDULES)[number];
+  /** The function the rule invokes (asynchronously), without retries of a failed run: the next run follows. */
+  readonly function: NodejsFunction;
+  /** The `rate(...)` rule. */
+  readonly rule: Rule;
+}
+
 /** The DynamoDB actions the routes function uses, and nothing else (no scans, no transactions, no DDL). */
 export const ROUTES_TABLE_ACTIONS = [
   'dynamodb:GetItem',
@@ -257,6 +276,21 @@ export const IOT_PRESENCE_TABLE_ACTIONS = [
 ] as const;
 
 /**
+ * The DynamoDB actions of the token sweeper on the table, besides `Query` on the index (the expired-token
+ * range of each shard, and a gone connection's subscriptions): the cleanup of a connection found gone (410),
+ * `deleteConnection` (its record and `all` entry: DeleteItem; its subscriptions and group entries:
+ * BatchWriteItem; the `all` entry read when the record is already gone: GetItem). No `Query` on the table:
+ * that is `listRoomSubscriptions`, for the `left` presence of the rooms `deleteConnection` returns, and a
+ * WebSocket subscription expires with its token (`join` sets its TTL to at most `tokenExp`), so for a token the
+ * sweeper found expired those rooms are always empty.
+ */
+export const TOKEN_SWEEPER_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+] as const;
+
+/**
  * The topics the server publishes to, from the protocol's topic builders with `*` for the user, the room and
  * the group (in IAM, `*` also spans `/`, which the topic layout never puts in a sub, room or group): a
  * member's room topic (fan-out), a user's answer topic (ingress), a user's inbox (notifications) and the
@@ -278,8 +312,10 @@ export const IOT_DELIVERY_TOPICS = [
   IOT_PUBLISH_TOPICS.groupAnnouncements,
 ] as const;
 
-/** The Lambda entry point that drains the fan-out queue (lambdas/src/handlers/fanout-worker.ts). */
-export { FANOUT_WORKER_HANDLER };
+/** The Lambda entry points of the construct's own functions: the one that drains the fan-out queue
+ * (lambdas/src/handlers/fanout-worker.ts) and the scheduled one that closes WebSocket connections whose token
+ * has expired (lambdas/src/handlers/token-sweeper.ts). */
+export { FANOUT_WORKER_HANDLER, TOKEN_SWEEPER_HANDLER };
 
 /**
  * The worker's timeout: half of `LIMITS.fanoutClaimStaleMs`, so a batch is only taken over from a worker that
@@ -357,7 +393,11 @@ const LOG_LEVELS: readonly HandlerLogLevel[] = ['debug', 'info', 'warn', 'error'
 // vitest from the repo root and a consumer's app all bundle the same files.
 const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 /** A Lambda entry point of the construct: a file of lambdas/src/handlers/. */
-export type RealtimeHandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER;
+export type RealtimeHandlerName =
+  | WsHandlerName
+  | IotHandlerName
+  | typeof FANOUT_WORKER_HANDLER
+  | typeof TOKEN_SWEEPER_HANDLER;
 type HandlerName = RealtimeHandlerName;
 const handlerEntry = (name: HandlerName) => repoFile(`lambdas/src/handlers/${name}.ts`);
 
@@ -366,8 +406,9 @@ const handlerEntry = (name: HandlerName) => repoFile(`lambdas/src/handlers/${nam
  * of the protocol's `WS_ROUTES`, its Cognito REQUEST authorizer on `$connect`, and its two Lambda functions;
  * (unless {@link RealtimeProps.mqtt} is off) the MQTT channel on IoT Core: a custom authorizer, one topic
  * rule per entry of the protocol's `IOT_RULES`, and their three Lambda functions; the fan-out queue (SQS,
- * with a dead-letter queue) and its worker Lambda; alarms (function errors, throttles, dead letters) and,
- * unless {@link RealtimeProps.dashboard} is off, a dashboard.
+ * with a dead-letter queue) and its worker Lambda; the token sweeper Lambda and one EventBridge `rate(...)` rule
+ * per entry of the protocol's `SCHEDULES`; alarms (function errors, throttles, dead letters) and, unless
+ * {@link RealtimeProps.dashboard} is off, a dashboard.
  *
  * Every function has a role of its own, allowed exactly what it calls (see the grants' doc comments and
  * policy.test.ts); the cdk-nag findings this design raises are explained in nag.ts
@@ -409,6 +450,11 @@ export class Realtime extends Construct {
   readonly mqtt: RealtimeMqtt | undefined;
   /** The fan-out queue, its worker and dead-letter queue, and their alarms. */
   readonly fanout: RealtimeFanout;
+  /** The `token-sweeper` Lambda: closes the WebSocket connections whose token has expired (API Gateway keeps an
+   * idle one open past it), on the schedule of {@link Realtime.schedules}. */
+  readonly tokenSweeperFunction: NodejsFunction;
+  /** One EventBridge rule per entry of the protocol's `SCHEDULES`, with the function it runs, by handler name. */
+  readonly schedules: Readonly<Record<ScheduledHandlerName, RealtimeSchedule>>;
   /** Id of the Cognito user pool whose tokens connect (a token when the pool was passed as an object). */
   readonly userPoolId: string;
   /** The app clients whose tokens are accepted. */
@@ -511,6 +557,8 @@ export class Realtime extends Construct {
       [ENV.fanoutQueueUrl]: queue.queueUrl,
     };
     this.fanout = this.createFanoutWorker(queue, deadLetterQueue);
+    this.tokenSweeperFunction = this.createTokenSweeper();
+    this.schedules = this.createSchedules({ [TOKEN_SWEEPER_HANDLER]: this.tokenSweeperFunction });
     this.throttlesAlarm = this.createThrottlesAlarm();
     this.alarms = [this.fanout.deadLetterAlarm, ...Object.values(this.errorAlarmsByHandler), this.throttlesAlarm];
     this.dashboard = this.settings.dashboard ? this.createDashboard() : undefined;
@@ -643,6 +691,52 @@ export class Realtime extends Construct {
     });
     const workerErrorsAlarm = this.errorAlarmsByHandler[FANOUT_WORKER_HANDLER] as Alarm;
     return { queue, deadLetterQueue, workerFunction, deadLetterAlarm, workerErrorsAlarm };
+  }
+
+  /**
+   * The token sweeper. It reaches only WebSocket connections (the token-expiry index lists nothing else), so it
+   * gets neither the IoT endpoint nor the fan-out queue: the table, the stage's `@connections` endpoint (a
+   * scheduled event carries none) and what it does with them: list expired tokens (index Query), post
+   * `token_expired` and close (ManageConnections), and remove a connection found gone
+   * ({@link TOKEN_SWEEPER_TABLE_ACTIONS}).
+   */
+  private createTokenSweeper(): NodejsFunction {
+    const fn = this.createFunction('TokenSweeper', TOKEN_SWEEPER_HANDLER, {
+      errorsAlarm: 'the token sweeper',
+      environment: {
+        [ENV.tableName]: this.table.tableName,
+        [ENV.connectionsEndpoint]: this.connectionsEndpoint,
+      },
+    });
+    this.grantTable(fn, TOKEN_SWEEPER_TABLE_ACTIONS);
+    this.grantIndexQuery(fn);
+    this.stage.grantManagementApiAccess(fn);
+    return fn;
+  }
+
+  /**
+   * One EventBridge `rate(...)` rule per entry of the protocol's `SCHEDULES`, invoking its function. A run that
+   * failed or could not start is not worth keeping past its period, when the next run starts over: EventBridge
+   * retries a failed invoke once within the period, and Lambda does not retry a failed run (it would overlap the
+   * next one) nor keep an event queued longer than the period (throttled).
+   */
+  private createSchedules(
+    functions: Record<ScheduledHandlerName, NodejsFunction>,
+  ): Record<ScheduledHandlerName, RealtimeSchedule> {
+    const schedules: Partial<Record<ScheduledHandlerName, RealtimeSchedule>> = {};
+    for (const definition of SCHEDULES) {
+      const fn = functions[definition.handler];
+      const period = Duration.minutes(definition.rateMinutes);
+      fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: period });
+      const rule = new Rule(this, `${pascalCase(definition.handler)}Schedule`, {
+        description: `viba-realtime: runs ${definition.handler} every ${plural(definition.rateMinutes, 'minute')}.`,
+        schedule: Schedule.rate(period),
+        // The target's permission lets EventBridge invoke the function from this rule only.
+        targets: [new LambdaFunction(fn, { retryAttempts: 1, maxEventAge: period })],
+      });
+      schedules[definition.handler] = { definition, function: fn, rule };
+    }
+    return schedules as Record<ScheduledHandlerName, RealtimeSchedule>;
   }
 
   /**
@@ -886,17 +980,17 @@ export class Realtime extends Construct {
    * do not apply to an index). `Table.grant` would add `index/*` and every action on it.
    */
   private grantTable(grantee: IGrantable, actions: readonly string[]): Grant {
-    let grant = Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [this.table.tableArn] });
-    if (actions.includes('dynamodb:Query')) {
-      grant = grant.combine(
-        Grant.addToPrincipal({
-          grantee,
-          actions: ['dynamodb:Query'],
-          resourceArns: Object.values(TABLE.indexes).map((index) => `${this.table.tableArn}/index/${index.name}`),
-        }),
-      );
-    }
-    return grant;
+    const grant = Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [this.table.tableArn] });
+    return actions.includes('dynamodb:Query') ? grant.combine(this.grantIndexQuery(grantee)) : grant;
+  }
+
+  /** `dynamodb:Query` on the table's indexes, by name, and nothing else. */
+  private grantIndexQuery(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:Query'],
+      resourceArns: Object.values(TABLE.indexes).map((index) => `${this.table.tableArn}/index/${index.name}`),
+    });
   }
 
   /**
@@ -995,7 +1089,8 @@ export class Realtime extends Construct {
     });
   }
 
-  /** A small dashboard: traffic and errors of the WebSocket API, per-function health, the fan-out queues. */
+  /** A small dashboard: traffic and errors of the WebSocket API, per-function health, the fan-out queues, the
+   * scheduled functions' runs. */
   private createDashboard(): Dashboard {
     const functions = Object.entries(this.functionsByHandler);
     const perFunction = (metric: (fn: NodejsFunction) => Metric) =>
@@ -1049,6 +1144,23 @@ export class Realtime extends Construct {
         title: 'Fan-out: age of the oldest message (s)',
         left: [queue.metricApproximateAgeOfOldestMessage({ statistic: Stats.MAXIMUM, label: 'queue' })],
         width: 12,
+      }),
+    );
+    // A schedule that stops firing raises no function error: its runs show it, and EventBridge's failed invokes.
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Scheduled functions: runs',
+        left: Object.values<RealtimeSchedule>(this.schedules).flatMap(({ definition, function: fn, rule }) => [
+          fn.metricInvocations({ ...sum, label: `${definition.handler} runs` }),
+          new Metric({
+            namespace: 'AWS/Events',
+            metricName: 'FailedInvocations',
+            dimensionsMap: { RuleName: rule.ruleName },
+            ...sum,
+            label: `${definition.handler} failed invokes (EventBridge)`,
+          }),
+        ]),
+        width: 24,
       }),
     );
     return dashboard;
@@ -1237,6 +1349,11 @@ function accessLogFormat(): AccessLogFormat {
       error: '$context.error.message',
     }),
   );
+}
+
+/** `1 minute`, `5 minutes`. */
+function plural(count: number, unit: string): string {
+  return count === 1 ? `1 ${unit}` : `${count} ${unit}s`;
 }
 
 function pascalCase(name: string): string {

@@ -12,6 +12,7 @@ import {
   FANOUT_WORKER_TIMEOUT,
   Realtime,
   type RealtimeProps,
+  TOKEN_SWEEPER_HANDLER,
 } from '../src/realtime.js';
 import { VibaRealtimeStack } from '../src/stack.js';
 import {
@@ -301,7 +302,12 @@ describe('fan-out IAM', () => {
     for (const handler of [WS_HANDLERS.routes, IOT_HANDLERS.ingress]) {
       expect(sqsOf(handler), handler).toEqual([{ Action: 'sqs:SendMessage', Effect: 'Allow', Resource: queueArn }]);
     }
-    for (const handler of [WS_HANDLERS.authorizer, IOT_HANDLERS.authorizer, IOT_HANDLERS.presence]) {
+    for (const handler of [
+      WS_HANDLERS.authorizer,
+      IOT_HANDLERS.authorizer,
+      IOT_HANDLERS.presence,
+      TOKEN_SWEEPER_HANDLER,
+    ] as const) {
       expect(sqsOf(handler), handler).toEqual([]);
     }
     // Three grantees in all (routes, ingress, worker), all on the queue, none on the DLQ.

@@ -289,7 +289,8 @@ describe('Realtime MQTT: IoT data endpoint', () => {
     for (const handler of ['ws-routes', IOT_HANDLERS.ingress, IOT_HANDLERS.presence] as const) {
       expect(envOf(template, functionIds[handler])[ENV.iotEndpoint], handler).toEqual(url);
     }
-    for (const handler of ['ws-authorizer', IOT_HANDLERS.authorizer] as const) {
+    // The token sweeper closes WebSocket connections only: it never publishes.
+    for (const handler of ['ws-authorizer', IOT_HANDLERS.authorizer, 'token-sweeper'] as const) {
       expect(envOf(template, functionIds[handler]), handler).not.toHaveProperty(ENV.iotEndpoint);
     }
   });
@@ -366,6 +367,7 @@ describe('Realtime MQTT: functions', () => {
     expect(publishOf(roleId(IOT_HANDLERS.presence))).toEqual([{ actions: ['iot:Publish'], resources: [rooms] }]);
     expect(publishOf(roleId(IOT_HANDLERS.authorizer))).toEqual([]);
     expect(publishOf(roleId('ws-authorizer'))).toEqual([]);
+    expect(publishOf(roleId('token-sweeper'))).toEqual([]);
 
     // No one may publish to a client-to-server topic (it would run the ingress rule as the server).
     const published = JSON.stringify(allPolicyStatements(template).filter((s) => actionsOf(s).includes('iot:Publish')));
@@ -387,7 +389,12 @@ describe('Realtime with mqtt: false', () => {
     expect(Object.keys(template.findResources('AWS::Lambda::Function')).toSorted()).toEqual(
       Object.values(functionIds).toSorted(),
     );
-    expect(Object.keys(functionIds).toSorted()).toEqual(['fanout-worker', 'ws-authorizer', 'ws-routes']);
+    expect(Object.keys(functionIds).toSorted()).toEqual([
+      'fanout-worker',
+      'token-sweeper',
+      'ws-authorizer',
+      'ws-routes',
+    ]);
     expect(envOf(template, functionIds['ws-routes'])).not.toHaveProperty(ENV.iotEndpoint);
     expect(envOf(template, functionIds['fanout-worker'])).not.toHaveProperty(ENV.iotEndpoint);
     expect(realtime.publisherEnvironment).not.toHaveProperty(ENV.iotEndpoint);

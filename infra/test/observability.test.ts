@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FANOUT_WORKER_HANDLER } from '../src/realtime.js';
+import { FANOUT_WORKER_HANDLER, TOKEN_SWEEPER_HANDLER } from '../src/realtime.js';
 import { evaluate, logicalIdIn, resources, synth } from './support.js';
 
 type AlarmProperties = {
@@ -40,7 +40,7 @@ describe('Realtime alarms', () => {
     const throttles = alarms[idOf(realtime.throttlesAlarm)];
     expect(throttles?.Metrics?.find((m) => m.Expression)?.Expression).toBe('SUM(METRICS())');
     const throttled = (throttles?.Metrics ?? []).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
-    expect(throttled.map((m) => m.MetricName)).toEqual(Array(6).fill('Throttles'));
+    expect(throttled.map((m) => m.MetricName)).toEqual(Array(7).fill('Throttles'));
     expect(throttled.map((m) => m.Dimensions[0]?.Value).toSorted(byJson)).toEqual(
       Object.values(functionIds)
         .map((id) => ({ Ref: id }))
@@ -48,8 +48,8 @@ describe('Realtime alarms', () => {
     );
 
     expect(alarms[idOf(realtime.fanout.deadLetterAlarm)]?.MetricName).toBe('ApproximateNumberOfMessagesVisible');
-    // Errors of five functions, throttles, the dead-letter queue: nothing else, and all listed on the construct.
-    expect(Object.keys(alarms)).toHaveLength(7);
+    // Errors of six functions, throttles, the dead-letter queue: nothing else, and all listed on the construct.
+    expect(Object.keys(alarms)).toHaveLength(8);
     expect(realtime.alarms.map(idOf).toSorted()).toEqual(Object.keys(alarms).toSorted());
   });
 
@@ -66,8 +66,12 @@ describe('Realtime alarms', () => {
   it('cover only the functions that exist with mqtt: false', () => {
     const { alarms, realtime } = alarmsOf({ mqtt: false });
 
-    expect(Object.keys(alarms)).toHaveLength(4);
-    expect(Object.keys(realtime.errorAlarms).toSorted()).toEqual([FANOUT_WORKER_HANDLER, 'ws-routes']);
+    expect(Object.keys(alarms)).toHaveLength(5);
+    expect(Object.keys(realtime.errorAlarms).toSorted()).toEqual([
+      FANOUT_WORKER_HANDLER,
+      TOKEN_SWEEPER_HANDLER,
+      'ws-routes',
+    ]);
   });
 });
 
@@ -143,7 +147,7 @@ describe('Realtime dashboard', () => {
 
     expect(dashboards).toEqual([]);
     expect(realtime.dashboard).toBeUndefined();
-    expect(resources(template, 'AWS::CloudWatch::Alarm')).toHaveLength(7);
+    expect(resources(template, 'AWS::CloudWatch::Alarm')).toHaveLength(8);
   });
 });
 

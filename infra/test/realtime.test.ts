@@ -186,7 +186,7 @@ describe('Realtime functions', () => {
 
     // Ours, plus the provider of the IoT endpoint lookup (AwsCustomResource's singleton, not configurable).
     const ours = Object.values(functionIds);
-    expect(ours).toHaveLength(6);
+    expect(ours).toHaveLength(7);
     const others = Object.keys(functions).filter((id) => !ours.includes(id));
     expect(others).toEqual([expect.stringMatching(/^AWS679f53fac002430cb0da5b7982bd2287/)]);
     for (const id of ours) {
@@ -206,6 +206,8 @@ describe('Realtime functions', () => {
     expect(functions[functionIds['iot-presence'] ?? '']?.Properties.Timeout).toBe(29);
     // Half the fan-out claim's staleness (LIMITS.fanoutClaimStaleMs), see fanout.test.ts.
     expect(functions[functionIds['fanout-worker']]?.Properties.Timeout).toBe(60);
+    // A run closes at most LIMITS.tokenSweepMaxPerRun connections; see schedules.test.ts.
+    expect(functions[functionIds['token-sweeper']]?.Properties.Timeout).toBe(60);
   });
 
   it('are configured only through the protocol ENV names', () => {
@@ -305,8 +307,17 @@ describe('Realtime IAM', () => {
     );
     expect(dynamoOf(roleId('iot-authorizer'))).toEqual(tablePermissions(tableId, ['dynamodb:Query']));
     expect(dynamoOf(roleId('ws-authorizer'))).toEqual({});
+    // The token sweeper queries the index only (expired tokens, a gone connection's subscriptions) and removes a
+    // connection found gone: no Query on the table, no Put or Update.
+    const { table: tableArn, index: indexArn } = tableArns(tableId);
+    expect(dynamoOf(roleId('token-sweeper'))).toEqual({
+      'dynamodb:BatchWriteItem': [tableArn],
+      'dynamodb:DeleteItem': [tableArn],
+      'dynamodb:GetItem': [tableArn],
+      'dynamodb:Query': [indexArn],
+    });
 
-    // Nothing on `index/*` or any other table, and only the five functions above hold any DynamoDB action.
+    // Nothing on `index/*` or any other table, and only the six functions above hold any DynamoDB action.
     const { table, index } = tableArns(tableId);
     const dynamo = allPolicyStatements(template).filter(isDynamo);
     for (const s of dynamo) expect([table, index]).toEqual(expect.arrayContaining([s.Resource].flat()));
@@ -324,8 +335,8 @@ describe('Realtime IAM', () => {
     const statements = allPolicyStatements(template).filter((s) =>
       actionsOf(s).some((a) => a.startsWith('execute-api:')),
     );
-    expect(statements).toEqual([expected, expected, expected, expected]);
-    for (const handler of ['ws-routes', 'iot-ingress', 'iot-presence', 'fanout-worker'] as const) {
+    expect(statements).toEqual([expected, expected, expected, expected, expected]);
+    for (const handler of ['ws-routes', 'iot-ingress', 'iot-presence', 'fanout-worker', 'token-sweeper'] as const) {
       expect(statementsOfRole(template, roleId(handler)), handler).toContainEqual(expected);
     }
   });
@@ -347,7 +358,7 @@ describe('Realtime IAM', () => {
       stack.getLogicalId(construct.node.defaultChild as CfnElement);
     const functions = Object.values(realtime.functions);
 
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(7);
     const roleIds = new Set(functions.map((fn) => idOf(fn.role as Role)));
     expect(roleIds.size).toBe(functions.length);
     for (const fn of functions) {

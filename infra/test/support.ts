@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { IOT_HANDLERS, type IotHandlerName, WS_HANDLERS, type WsHandlerName } from '@viba-realtime/protocol';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { FANOUT_WORKER_HANDLER, Realtime, type RealtimeProps } from '../src/realtime.js';
+import { FANOUT_WORKER_HANDLER, Realtime, type RealtimeProps, TOKEN_SWEEPER_HANDLER } from '../src/realtime.js';
 import { VibaRealtimeStack, type VibaRealtimeStackProps } from '../src/stack.js';
 
 export type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
@@ -28,10 +28,10 @@ export function newApp(): App {
   });
 }
 
-export type HandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER;
+export type HandlerName = WsHandlerName | IotHandlerName | typeof FANOUT_WORKER_HANDLER | typeof TOKEN_SWEEPER_HANDLER;
 
 /** Logical ids of the construct's functions, by handler name (the IoT ones only with the MQTT channel on). */
-export type FunctionIds = Record<WsHandlerName | typeof FANOUT_WORKER_HANDLER, string> &
+export type FunctionIds = Record<WsHandlerName | typeof FANOUT_WORKER_HANDLER | typeof TOKEN_SWEEPER_HANDLER, string> &
   Partial<Record<IotHandlerName, string>>;
 
 /** A cache key for plain props (numbers as text, so NaN is not null); undefined for props that are not plain. */
@@ -94,6 +94,7 @@ function synthUncached(props: Partial<RealtimeProps>) {
     [WS_HANDLERS.authorizer]: logicalId(realtime.authorizerFunction),
     [WS_HANDLERS.routes]: logicalId(realtime.routesFunction),
     [FANOUT_WORKER_HANDLER]: logicalId(realtime.fanout.workerFunction),
+    [TOKEN_SWEEPER_HANDLER]: logicalId(realtime.tokenSweeperFunction),
     ...(realtime.mqtt
       ? {
           [IOT_HANDLERS.authorizer]: logicalId(realtime.mqtt.authorizerFunction),
@@ -213,4 +214,47 @@ export function evaluate(value: unknown): string {
     return items.map(evaluate).join(delimiter);
   }
   throw new Error(`Cannot evaluate ${JSON.stringify(value)}`);
+}
+
+/** The stage's `@connections` URL (a handler's `VIBA_CONNECTIONS_ENDPOINT`) and the ARN `ManageConnections` is
+ * scoped to, as the template renders them for the stage `prod`. */
+export function connectionsOf(apiId: string) {
+  return {
+    url: {
+      'Fn::Join': [
+        '',
+        ['https://', { Ref: apiId }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/prod'],
+      ],
+    },
+    arn: {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':execute-api:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':',
+          { Ref: apiId },
+          '/prod/*/@connections/*',
+        ],
+      ],
+    },
+  };
+}
+
+/** Statements with their actions and resources sorted, in a stable order: equal whichever way IAM's policy
+ * minimization merged or ordered them. */
+export function normalizedStatements(statements: PolicyStatement[]) {
+  const sorted = <T>(values: T[]) => values.toSorted(byJson);
+  return sorted(
+    statements.map((s) => ({
+      Effect: s.Effect,
+      Action: actionsOf(s).toSorted(),
+      Resource: sorted([s.Resource].flat()),
+      ...(s.Condition ? { Condition: s.Condition } : {}),
+    })),
+  );
 }
