@@ -354,6 +354,61 @@ describe('over websocket only', () => {
     expect(stored.messages.map((m) => m.body.text)).toEqual(['still delivered']);
   });
 
+  it('an idle connection past its token: the notification that finds it closes it, and the client reconnects with a fresh token and reads it from the inbox', async () => {
+    let now = Date.now();
+    const emulator = await emulatorFor({ clock: () => now, iot: false, schedules: false });
+    const publisher = createPublisher(await fetchLocalPublisherConfig(emulator.httpUrl), { clock: () => now });
+    cleanups.push(() => publisher.close());
+    const alice = clientFor('websocket', emulator, 'alice', {
+      token: () => emulator.issuer.mintPair({ sub: 'alice', ttlSeconds: 120 }).idToken,
+    });
+    await alice.client.join('expiry-idle').ready();
+    const unread =
+      alice.client.notifications.unreadCount ?? (await once<number>((l) => alice.client.notifications.on('unread', l)));
+    expect(unread).toBe(0);
+    const titles: string[] = [];
+    alice.client.notifications.on('notification', (n) => titles.push(n.body.title));
+    const caughtUp = once<number>(
+      (l) => alice.client.notifications.on('unread', l),
+      (n) => n === 1,
+    );
+
+    now += 180_000; // the service's clock passes the token's expiry; the client's refresh timer has not fired
+    const [outcome] = await publisher.notify('alice', { title: 'after expiry' });
+
+    expect(outcome?.delivery).toMatchObject({ delivered: 0, expired: 1 });
+    expect(await caughtUp).toBe(1);
+    expect(titles).toEqual(['after expiry']);
+    expect(alice.tokens).toBe(2);
+    expect(alice.client.state).toBe('open');
+  });
+
+  it('an idle connection past its token: the token sweeper closes it, and the client reconnects with a fresh token and rejoins', async () => {
+    let now = Date.now();
+    const emulator = await emulatorFor({ clock: () => now, iot: false, schedules: false });
+    const alice = clientFor('websocket', emulator, 'alice', {
+      token: () => emulator.issuer.mintPair({ sub: 'alice', ttlSeconds: 120 }).idToken,
+    });
+    const bob = clientFor('websocket', emulator, 'bob');
+    const aliceRoom = alice.client.join('expiry-sweep');
+    const bobRoom = bob.client.join('expiry-sweep');
+    await Promise.all([aliceRoom.ready(), bobRoom.ready()]);
+    const received = collect(aliceRoom);
+
+    now += 180_000;
+    const reopened = once<string>(
+      (l) => alice.client.on('state', l),
+      (state) => state === 'open',
+    );
+    expect(await emulator.scheduler.run('token-sweeper')).toMatchObject({ closed: 1, failed: 0 });
+    await reopened;
+    expect(alice.tokens).toBe(2);
+    await aliceRoom.ready();
+    await bobRoom.send({ text: 'after the sweep' });
+    await received.until(1);
+    expect(received.messages.map((m) => m.body.text)).toEqual(['after the sweep']);
+  });
+
   it('keeps going when a listener throws, and reports it', async () => {
     const emulator = await emulatorFor({ iot: false });
     const alice = clientFor('websocket', emulator, 'alice');
