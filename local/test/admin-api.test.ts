@@ -568,7 +568,10 @@ describe('the clock', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ minutes }),
     });
-    return { status: response.status, body: (await response.json()) as { closedConnections: number } };
+    return {
+      status: response.status,
+      body: (await response.json()) as { closedConnections: number; expiredTokenConnections: number },
+    };
   };
 
   it('moves forward: a token expires, and the token sweeper, due by then, closes its idle connection with token_expired', async () => {
@@ -582,6 +585,7 @@ describe('the clock', () => {
     const moved = await advance(3);
 
     expect(moved.status).toBe(200);
+    expect(moved.body.expiredTokenConnections).toBe(1);
     expect(timed.scheduler.runs(TOKEN_SWEEPER_HANDLER)).toBe(sweeps + 1);
     expect(await tess.next((f) => f.type === 'error')).toMatchObject({ code: 'token_expired' });
     expect((await tess.closed).code).toBe(1000);

@@ -117,12 +117,17 @@ function setupTime(app: App): void {
   const advance = async (minutes: number) => {
     showResult(result, 'busy', `Moving the clock ${duration(minutes * 60_000)} ahead…`);
     try {
-      const answer = await api.post<{ clock: ClockView; closedConnections: number }>('/clock/advance', { minutes });
+      const answer = await api.post<{ clock: ClockView; closedConnections: number; expiredTokenConnections: number }>(
+        '/clock/advance',
+        { minutes },
+      );
       const closed = answer.closedConnections;
+      const expired = answer.expiredTokenConnections;
+      const plural = (n: number) => `${n} connection${n === 1 ? '' : 's'}`;
       showResult(
         result,
         'ok',
-        `Moved ${duration(minutes * 60_000)} ahead, to ${clockTime(answer.clock.now)}${closed > 0 ? `; API Gateway closed ${closed} connection${closed === 1 ? '' : 's'}` : ''}.`,
+        `Moved ${duration(minutes * 60_000)} ahead, to ${clockTime(answer.clock.now)}${closed > 0 ? `; API Gateway closed ${plural(closed)}` : ''}${expired > 0 ? `; the token sweeper closed ${plural(expired)} whose token expired` : ''}.`,
       );
     } catch (error) {
       showResult(result, 'error', describeError(error));

@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDynamoDbStore, type DynamoDbStore, type LogLevel as HandlerLogLevel } from '@viba-realtime/lambdas';
-import { assertRoomName, isJsonObject, type JsonObject } from '@viba-realtime/protocol';
+import { assertRoomName, isJsonObject, type JsonObject, TOKEN_SWEEPER_HANDLER } from '@viba-realtime/protocol';
 import { createPublisher, type Publisher, type PublisherConfig } from '@viba-realtime/publisher';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
@@ -402,8 +402,9 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         // connections whose token the move expired.
         const closed = gateway.runDueTimers();
         await iot?.runDueTimers();
-        await scheduler?.runDue();
-        return { clock: clockView(), closedConnections: closed };
+        const ran = (await scheduler?.runDue()) ?? {};
+        const sweep = ran[TOKEN_SWEEPER_HANDLER] as { closed?: number } | undefined;
+        return { clock: clockView(), closedConnections: closed, expiredTokenConnections: sweep?.closed ?? 0 };
       },
     ],
     ['GET', /^\/faults$/, async () => readFaults(registry())],

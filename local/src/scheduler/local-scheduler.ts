@@ -91,14 +91,25 @@ export class LocalScheduler {
     return this.#enqueue(this.#state(handler));
   }
 
-  /** Runs every schedule whose time has come by the clock (after the console moved it), and waits for them. A
-   * schedule with a run in progress is not run again: that run does the work. */
-  async runDue(): Promise<void> {
-    if (this.#closed || this.#options.paused === true) return;
+  /** Runs every schedule whose time has come by the clock (after the console moved it), waits for them, and
+   * returns what each that succeeded answered. A schedule with a run in progress is not run again: that run does
+   * the work. */
+  async runDue(): Promise<Partial<Record<FunctionName, unknown>>> {
+    const answers: Partial<Record<FunctionName, unknown>> = {};
+    if (this.#closed || this.#options.paused === true) return answers;
     const now = this.#options.clock();
     const due = this.#states.filter((state) => state.nextAt <= now && state.pending === 0);
-    await Promise.all(due.map((state) => this.#enqueue(state).catch(() => undefined)));
+    await Promise.all(
+      due.map(async (state) => {
+        try {
+          answers[state.schedule.handler] = await this.#enqueue(state);
+        } catch {
+          // Logged by the run; the next period runs again.
+        }
+      }),
+    );
     this.#arm();
+    return answers;
   }
 
   /** Waits for the runs in progress and queued. */
