@@ -144,15 +144,17 @@ export async function mqttDisconnected(deps: CoreDeps, event: MqttSessionEvent):
   // The mark outlives any late `connected` of this session: IoT delivers those within minutes, not a day.
   const expiresAt = connectionExpiresAt(event.lifecycle.timestamp, connectionId);
   const pendingUntil = Math.ceil(deps.clock() / 1000) + MQTT_PENDING_SUBSCRIPTION_SECONDS;
-  const rooms = await deps.store.markConnectionGone(connectionId, event.lifecycle, expiresAt, pendingUntil);
-  if (rooms === undefined) return false;
-  // A newer session's `connected` applied while this ran extended its subscriptions before this made them
-  // pending, and they would then lapse after MQTT_PENDING_SUBSCRIPTION_SECONDS on a live connection: the record
-  // is read again, as in confirmMqttSubscription (a race of reconnect storms, seen while tracing bench/soak.ts's
-  // lost subscriptions).
-  const newer = await deps.store.getConnection(connectionId);
-  if (newer !== undefined)
-    await deps.store.setSubscriptionsExpiry(connectionId, connectionExpiresAt(newer.connectedAt, connectionId));
-  for (const room of rooms) await announcePresence(deps, room, sub, 'left', connectionId);
+  const gone = await deps.store.markConnectionGone(connectionId, event.lifecycle, expiresAt, pendingUntil);
+  if (gone === undefined) return false;
+  if (gone.pending > 0) {
+    // A newer session's `connected` applied while this ran extended its subscriptions before this made them
+    // pending, and they would then lapse after MQTT_PENDING_SUBSCRIPTION_SECONDS on a live connection: the
+    // record is read again, as in confirmMqttSubscription (a race of reconnect storms, seen while tracing
+    // bench/soak.ts's lost subscriptions). Without pending subscriptions there is nothing to extend.
+    const newer = await deps.store.getConnection(connectionId);
+    if (newer !== undefined)
+      await deps.store.setSubscriptionsExpiry(connectionId, connectionExpiresAt(newer.connectedAt, connectionId));
+  }
+  for (const room of gone.rooms) await announcePresence(deps, room, sub, 'left', connectionId);
   return true;
 }

@@ -150,17 +150,17 @@ export interface Store {
    * Ends an MQTT session: replaces the connection's record by a gone mark carrying `lifecycle` (which blocks a
    * late `connected` of the same session; it expires at `expiresAt`, epoch seconds), then deletes the
    * connection's subscriptions made up to the session's end (`subscribedAt <= lifecycle.timestamp`) and
-   * returns their rooms. Later ones may be the next session's, whose `connected` is not recorded yet: they are
-   * kept, but made to expire at `pendingExpiresAt` unless that `connected` extends them
-   * ({@link Store.setSubscriptionsExpiry}). Conditional on no newer `versionNumber` being stored: then nothing
-   * changes and the answer is undefined (the `disconnected` event is stale).
+   * returns their rooms (`rooms`: the live ones). Later ones may be the next session's, whose `connected` is not
+   * recorded yet: they are kept, but made to expire at `pendingExpiresAt` unless that `connected` extends them
+   * ({@link Store.setSubscriptionsExpiry}); `pending` counts them. Conditional on no newer `versionNumber` being
+   * stored: then nothing changes and the answer is undefined (the `disconnected` event is stale).
    */
   markConnectionGone(
     connectionId: string,
     lifecycle: ConnectionLifecycle,
     expiresAt: number,
     pendingExpiresAt: number,
-  ): Promise<string[] | undefined>;
+  ): Promise<{ rooms: string[]; pending: number } | undefined>;
   listUserConnections(sub: string): Promise<ConnectionRecord[]>;
 
   getRoom(room: string): Promise<RoomRecord | undefined>;

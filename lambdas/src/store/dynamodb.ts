@@ -192,7 +192,7 @@ export class DynamoDbStore implements Store {
     lifecycle: ConnectionLifecycle,
     expiresAt: number,
     pendingExpiresAt: number,
-  ): Promise<string[] | undefined> {
+  ): Promise<{ rooms: string[]; pending: number } | undefined> {
     const mark: Item = {
       ...keys.connection(connectionId),
       type: 'connection-gone',
@@ -215,7 +215,7 @@ export class DynamoDbStore implements Store {
     }
     const pending = (await this.connectionSubscriptions(connectionId)).filter(later);
     for (const item of pending) await this.setSubscriptionsExpiry(connectionId, pendingExpiresAt, str(item, 'room'));
-    return rooms;
+    return { rooms, pending: pending.length };
   }
 
   /** Deletes a subscription unless it was (re)made after `time`; true if it deleted it. */
@@ -238,9 +238,9 @@ export class DynamoDbStore implements Store {
     }
   }
 
-  /** Deletes the subscriptions of a connection (those `which` selects); returns the rooms of the live ones. */
-  private async deleteSubscriptionsOf(connectionId: string, which: (item: Item) => boolean = () => true) {
-    const subscriptions = (await this.connectionSubscriptions(connectionId)).filter(which);
+  /** Deletes the subscriptions of a connection; returns the rooms of the live ones. */
+  private async deleteSubscriptionsOf(connectionId: string) {
+    const subscriptions = await this.connectionSubscriptions(connectionId);
     await batchDelete(
       this.client,
       this.tableName,
