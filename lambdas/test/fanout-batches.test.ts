@@ -9,9 +9,18 @@ import { AUDIENCE_ALL, AUDIENCE_SHARDS, LIMITS, type ServerFrame } from '@viba-r
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
 import { announce } from '../src/core/announcements.js';
-import { runFanoutBatch } from '../src/core/batches.js';
+import { runFanoutBatch, splitIntoBatches } from '../src/core/batches.js';
 import type { CoreDeps } from '../src/core/deps.js';
-import type { Delivery, DeliveryOutcome, DeliveryTarget, FanoutBatch, FanoutQueue, Store } from '../src/core/ports.js';
+import type {
+  Delivery,
+  DeliveryOutcome,
+  DeliveryTarget,
+  FanoutBatch,
+  FanoutQueue,
+  Store,
+  SubscriptionRecord,
+} from '../src/core/ports.js';
+import { sendAsBackend } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
 import { createDynamoDbStore } from '../src/store/dynamodb.js';
 
@@ -237,5 +246,102 @@ describe('an announcement to 10,000 WebSocket connections', () => {
     for (const id of stale) expect(frames.get(id)).toEqual(['token_expired']);
     const valid = mixed.filter((t) => !stale.includes(t.connectionId));
     for (const t of valid) expect(frames.get(t.connectionId)).toEqual(['announcement']);
+  });
+});
+
+describe('a chat message in a room past LIMITS.chatFanoutInlineMax connections', () => {
+  const ROOM_SIZE = LIMITS.chatFanoutInlineMax + 1_000;
+  /** Every 10th connection is MQTT, two per user (a phone and a laptop), each user's two 10 apart, so some users
+   * straddle a multiple of the batch size; the rest WebSocket. */
+  const mqttUser = (i: number) => `user-${Math.floor((i + 10) / 20)}`;
+  const members: SubscriptionRecord[] = Array.from({ length: ROOM_SIZE }, (_, i) =>
+    i % 10 === 0
+      ? { room: 'town-hall', connectionId: `mqtt:${mqttUser(i)}.d${((i + 10) / 10) % 2}`, sub: mqttUser(i) }
+      : { room: 'town-hall', connectionId: `ws-${i}`, sub: `ws-user-${i}` },
+  );
+  const mqttUsers = new Set(members.filter((m) => m.connectionId.startsWith('mqtt:')).map((m) => m.sub));
+
+  async function roomSetup(size = ROOM_SIZE) {
+    const { deps, delivery, queue } = setup();
+    const room = `town-hall-${size}-${Math.random().toString(36).slice(2, 8)}`;
+    await deps.store.createRoom({ room, visibility: 'public', owner: 'backend', createdAt: now });
+    const store: Store = Object.create(deps.store, {
+      listRoomSubscriptions: { value: async () => members.slice(0, size).map((m) => ({ ...m, room })) },
+    });
+    return { deps: { ...deps, store }, delivery, queue, room };
+  }
+
+  it('goes through the queue in batches, and every connection gets exactly one copy', async () => {
+    const { deps, delivery, queue, room } = await roomSetup();
+    const ack = await sendAsBackend(deps, 'backend', {
+      action: 'send',
+      id: 'big-1',
+      room,
+      body: { text: 'all hands' },
+    });
+    expect(ack).toMatchObject({ type: 'ack', action: 'send', seq: 1 });
+    expect(delivery.posts).toBe(0);
+    expect(queue.batches.length).toBeGreaterThanOrEqual(Math.ceil(ROOM_SIZE / LIMITS.fanoutBatchSize));
+    expect(queue.batches.every((b) => b.frame.type === 'chat' && b.frame.seq === 1)).toBe(true);
+    await drain(deps, queue);
+    expect(delivery.copies.size).toBe(ROOM_SIZE);
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('keeps each MQTT user in one batch (MQTT is published once per user and frame)', async () => {
+    const { deps, queue, room } = await roomSetup();
+    await sendAsBackend(deps, 'backend', { action: 'send', id: 'big-2', room, body: { text: 'one publish each' } });
+    const batchOf = new Map<string, Set<string>>();
+    for (const batch of queue.batches) {
+      expect(batch.targets.length).toBeLessThanOrEqual(LIMITS.fanoutBatchSize);
+      for (const t of batch.targets.filter((t) => t.connectionId.startsWith('mqtt:'))) {
+        batchOf.set(t.sub, (batchOf.get(t.sub) ?? new Set()).add(batch.batchId));
+      }
+    }
+    expect(batchOf.size).toBe(mqttUsers.size);
+    expect([...batchOf.values()].every((ids) => ids.size === 1)).toBe(true);
+    // A split at the batch size would have put some user's two connections in two batches.
+    const naive = Array.from({ length: Math.ceil(ROOM_SIZE / LIMITS.fanoutBatchSize) }, (_, i) =>
+      members.slice(i * LIMITS.fanoutBatchSize, (i + 1) * LIMITS.fanoutBatchSize),
+    );
+    const splitByNaive = new Set(
+      naive.flatMap((slice, i) => slice.filter((m) => m.sub.startsWith('user-')).map((m) => `${m.sub}@${i}`)),
+    );
+    expect(splitByNaive.size).toBeGreaterThan(mqttUsers.size);
+  });
+
+  it('is delivered inline when the queue refuses it: the message is stored, so it must reach the room', async () => {
+    const { deps, delivery, room } = await roomSetup();
+    const refusing: FanoutQueue = {
+      enqueue: async () => {
+        throw new Error('SQS unavailable');
+      },
+    };
+    const ack = await sendAsBackend({ ...deps, queue: refusing }, 'backend', {
+      action: 'send',
+      id: 'big-3',
+      room,
+      body: { text: 'still delivered' },
+    });
+    expect(ack).toMatchObject({ type: 'ack', seq: 1 });
+    expect(delivery.copies.size).toBe(ROOM_SIZE);
+  });
+
+  it('a room of exactly LIMITS.chatFanoutInlineMax is delivered inline, without the queue', async () => {
+    const { deps, delivery, queue, room } = await roomSetup(LIMITS.chatFanoutInlineMax);
+    await sendAsBackend(deps, 'backend', { action: 'send', id: 'edge', room, body: { text: 'inline' } });
+    expect(queue.batches).toEqual([]);
+    expect(delivery.copies.size).toBe(LIMITS.chatFanoutInlineMax);
+  });
+
+  it('splitIntoBatches never splits a user larger than a batch, and keeps WebSocket order', () => {
+    const many: DeliveryTarget[] = [
+      { connectionId: 'ws-a', sub: 'a' },
+      ...Array.from({ length: LIMITS.fanoutBatchSize + 3 }, (_, i) => ({ connectionId: `mqtt:big.d${i}`, sub: 'big' })),
+      { connectionId: 'ws-b', sub: 'b' },
+    ];
+    const batches = splitIntoBatches('m', { type: 'pong', ts: 1 }, many);
+    expect(batches.map((b) => b.targets.length)).toEqual([1, LIMITS.fanoutBatchSize + 3, 1]);
+    expect(batches.map((b) => b.batchId)).toEqual(['m.0', 'm.1', 'm.2']);
   });
 });

@@ -61,6 +61,11 @@ export const LIMITS = {
   /** Audiences of up to this many WebSocket connections are delivered by the invocation that published;
    * larger ones are split into batches on the fan-out queue. */
   fanoutInlineMax: 500,
+  /** Rooms of up to this many subscribed connections get a chat message from the invocation that stored it
+   * (about 2 s of posts at 48 in flight and ~20 ms each); larger rooms get it through the fan-out queue in
+   * batches, so a send never nears API Gateway's 29 s integration timeout. Higher than `fanoutInlineMax`
+   * because chat is latency-bound: the queue adds a hop. */
+  chatFanoutInlineMax: 5_000,
   /** Connections in one fan-out batch (one queue message, one worker invocation). A batch of 500 at 48 posts
    * in flight and ~20 ms per post takes about 0.2 s, far inside the worker's timeout. */
   fanoutBatchSize: 500,

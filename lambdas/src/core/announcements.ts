@@ -28,11 +28,12 @@ import {
   timeId,
   topics,
 } from '@viba-realtime/protocol';
+import { splitIntoBatches } from './batches.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { deliverTo } from './fanout.js';
 import { randomSuffix } from './ids.js';
 import { fitPage } from './pages.js';
-import type { AnnouncementRecord, DeliveryOutcome, DeliveryTarget, FanoutBatch } from './ports.js';
+import type { AnnouncementRecord, DeliveryOutcome } from './ports.js';
 
 /** What to announce. */
 export interface AnnounceInput {
@@ -137,25 +138,6 @@ export async function announce(deps: CoreDeps, input: AnnounceInput): Promise<An
   }
   deps.log.info('announced', { ...outcome, audience });
   return outcome;
-}
-
-/** Slices an audience into first-attempt batches with ids `{messageId}.{index}` (stable, so a repeated
- * enqueue of the same slice is recognised by the worker's claim). */
-export function splitIntoBatches(
-  messageId: string,
-  frame: FanoutBatch['frame'],
-  targets: readonly DeliveryTarget[],
-): FanoutBatch[] {
-  const batches: FanoutBatch[] = [];
-  for (let start = 0; start < targets.length; start += LIMITS.fanoutBatchSize) {
-    batches.push({
-      batchId: `${messageId}.${batches.length}`,
-      frame,
-      targets: targets.slice(start, start + LIMITS.fanoutBatchSize),
-      attempt: 1,
-    });
-  }
-  return batches;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * The fan-out worker's core: delivers one batch of a large fan-out (see announcements.ts) exactly once per
- * target, although queues deliver messages at least once and workers can die mid-batch:
+ * The fan-out worker's core: delivers one batch of a large fan-out (announcements past
+ * `LIMITS.fanoutInlineMax`, chat in rooms past `LIMITS.chatFanoutInlineMax`) exactly once per target, although queues deliver messages at least once and workers can die mid-batch:
  * - a batch is claimed before it runs (conditional write): a second copy of the same queue message finds it
  *   running or done and does nothing;
  * - progress is checkpointed after every `LIMITS.deliveryConcurrency` targets: a worker that takes over a
@@ -18,9 +18,43 @@
  *   in flight then is the one that can reach its targets twice.
  */
 import { LIMITS } from '@viba-realtime/protocol';
+import { isMqttConnectionId } from './connections.js';
 import type { CoreDeps } from './deps.js';
 import { deliverTo, type FanOutResult, noFanOut } from './fanout.js';
 import type { DeliveryTarget, FanoutBatch } from './ports.js';
+
+/**
+ * Slices a fan-out's targets into first-attempt batches of up to `LIMITS.fanoutBatchSize`, with ids
+ * `{messageId}.{index}` (stable, so a repeated enqueue of the same slice is recognised by the worker's claim).
+ * A user's MQTT targets stay in one batch: MQTT delivers once per user and frame (`RoutingDelivery`), and each
+ * batch's frame is its own object once queued, so a user split over two batches would be published to twice.
+ */
+export function splitIntoBatches(
+  messageId: string,
+  frame: FanoutBatch['frame'],
+  targets: readonly DeliveryTarget[],
+): FanoutBatch[] {
+  const units = new Map<string, DeliveryTarget[]>();
+  for (const target of targets) {
+    const key = isMqttConnectionId(target.connectionId) ? `mqtt user ${target.sub}` : target.connectionId;
+    const unit = units.get(key);
+    if (unit) unit.push(target);
+    else units.set(key, [target]);
+  }
+  const batches: FanoutBatch[] = [];
+  let current: DeliveryTarget[] = [];
+  const flush = () => {
+    if (current.length === 0) return;
+    batches.push({ batchId: `${messageId}.${batches.length}`, frame, targets: current, attempt: 1 });
+    current = [];
+  };
+  for (const unit of units.values()) {
+    if (current.length + unit.length > LIMITS.fanoutBatchSize) flush();
+    current.push(...unit);
+  }
+  flush();
+  return batches;
+}
 
 /** What a worker did with a batch. */
 export type BatchOutcome =

@@ -14,6 +14,10 @@
  *   SDK's retries, releases its claim before answering `internal`: the client's resend with the same id takes it
  *   over at once and finishes the job, storing the message once and delivering it once, instead of being
  *   answered `conflict` until the claim is stale.
+ *
+ * The fan-out runs in this invocation for rooms of up to `LIMITS.chatFanoutInlineMax` connections; a larger room
+ * gets the message through the fan-out queue (see batches.ts), and the ack follows the enqueue. Should the queue
+ * refuse, the message is delivered inline after all: it is stored, and from then on it must reach its room.
  */
 import {
   type AckFrame,
@@ -25,6 +29,7 @@ import {
   type SendFrame,
   UnknownRoomError,
 } from '@viba-realtime/protocol';
+import { splitIntoBatches } from './batches.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { fanOutToSubscriptions } from './fanout.js';
 import { newMessageId } from './ids.js';
@@ -106,14 +111,48 @@ async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame):
     await releaseClaim(deps, caller, frame, held);
     throw error;
   }
-  const { seq, ts } = message;
+  const { seq } = message;
 
+  const chat = toChatFrame(message);
+  const targets = subscriptions.filter((s) => s.connectionId !== caller.connectionId);
+  if (targets.length > LIMITS.chatFanoutInlineMax && deps.queue !== undefined) {
+    const batches = splitIntoBatches(message.id, chat, targets);
+    try {
+      await deps.queue.enqueue(batches);
+      deps.log.info('message sent', {
+        room: frame.room,
+        seq,
+        from: caller.sub,
+        connections: targets.length,
+        batches: batches.length,
+      });
+      return ack(frame, message);
+    } catch (error) {
+      // Nothing was posted yet and the message is stored: deliver it from here rather than fail the send.
+      deps.log.error("fan-out queue refused a large room's message: delivering it inline", {
+        room: frame.room,
+        seq,
+        connections: targets.length,
+        error,
+      });
+    }
+  }
   // Never throws: from the first post on, the request must succeed, or a resend would deliver the message again.
-  const result = await fanOutToSubscriptions(deps, frame.room, toChatFrame(message), subscriptions, {
-    ...(caller.connectionId === undefined ? {} : { exclude: caller.connectionId }),
-  });
+  const result = await fanOutToSubscriptions(deps, frame.room, chat, targets);
   deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
-  return { type: 'ack', action: 'send', ref: frame.id, room: frame.room, id: message.id, seq, ts };
+  return ack(frame, message);
+}
+
+function ack(frame: SendFrame, message: StoredMessage): AckFrame {
+  return {
+    type: 'ack',
+    action: 'send',
+    ref: frame.id,
+    room: frame.room,
+    id: message.id,
+    seq: message.seq,
+    ts: message.ts,
+  };
 }
 
 /** Stores the held claim's message (or finds it stored by the request it took over) and marks the claim stored. */
