@@ -642,6 +642,8 @@ describe('parts', () => {
       { category: 'fault', room: 'lobby', reason: 'rule f1: dynamodb throttle' },
     ],
     ['FAULT', 'f2 connections 429 #2 PostToConnection Zx1=', { category: 'fault', connectionId: 'Zx1=' }],
+    ['FAULT', 'f3 dynamodb 500 #1 Query ROOM#town.hall MEMBER#ann', { category: 'fault', room: 'town.hall' }],
+    ['FAULT', 'f4 dynamodb 500 #1 GetItem CONN#Zx1= META', { category: 'fault', reason: 'rule f4: dynamodb 500' }],
     ['SOMETHING', 'new text', { category: 'other', text: 'new text' }],
   ] as const)('reads a %s line: %s', (kind, text, expected) => {
     expect(describeLine('info', kind, text)).toMatchObject(expected);

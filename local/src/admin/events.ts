@@ -6,7 +6,7 @@
  * line's text, whose shapes are fixed per tag (see `docs/EMULATOR.md`).
  */
 import { mqttConnectionId, subOfClientId } from '@viba-realtime/lambdas';
-import { parseTopic, WS_ROUTES } from '@viba-realtime/protocol';
+import { keys, parseTopic, WS_ROUTES } from '@viba-realtime/protocol';
 import type { EmulatorLogger, LogFields } from '../log.js';
 import type { Clock } from '../time.js';
 import type { AdminEvent, AdminEventCategory, AdminEventLevel } from './types.js';
@@ -294,6 +294,15 @@ function mqttIds(clientId: string): Pick<AdminEvent, 'connectionId' | 'user'> {
   return { connectionId: mqttConnectionId(clientId), user: subOfClientId(clientId) };
 }
 
+/** Partition-key prefixes that name a room (room, membership and subscription items; messages), from the
+ * table layout rather than a copy of it. */
+const ROOM_PARTITION_PREFIXES = [keys.room('').pk, keys.messagesPrefix('').pk];
+
+function roomOfPartitionKey(pk: string): string | undefined {
+  const prefix = ROOM_PARTITION_PREFIXES.find((p) => pk.startsWith(p) && pk.length > p.length);
+  return prefix === undefined ? undefined : pk.slice(prefix.length);
+}
+
 function roomOfTopic(topic: string): string | undefined {
   const parsed = parseTopic(topic);
   return parsed && 'room' in parsed ? parsed.room : undefined;
@@ -305,8 +314,7 @@ function parseFault(text: string): Partial<Described> {
   const described: Partial<Described> = { category: 'fault', reason: `rule ${id}: ${target} ${fault}` };
   if (target === 'connections' && hit[1]) described.connectionId = hit[1];
   if (target === 'dynamodb') {
-    // The partition key names the room of room, membership, subscription and message items.
-    const room = /^(?:ROOM|MSGS)#(.+)$/.exec(hit[1] ?? '')?.[1];
+    const room = roomOfPartitionKey(hit[1] ?? '');
     if (room) described.room = room;
   }
   if (target === 'iot-publish' && hit[0]) {
