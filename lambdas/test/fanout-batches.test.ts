@@ -327,6 +327,29 @@ describe('a chat message in a room past LIMITS.chatFanoutInlineMax connections',
     expect(delivery.copies.size).toBe(ROOM_SIZE);
   });
 
+  it('a queue that took some batches before failing: each batch still runs exactly once, here or in a worker', async () => {
+    const { deps, delivery, room } = await roomSetup();
+    const taken = new CollectingQueue();
+    const halfway: FanoutQueue = {
+      enqueue: async (batches) => {
+        await taken.enqueue(batches.slice(0, 5));
+        throw new Error('SQS failed after the first call');
+      },
+    };
+    await sendAsBackend({ ...deps, queue: halfway }, 'backend', {
+      action: 'send',
+      id: 'big-4',
+      room,
+      body: { text: 'half queued' },
+    });
+    // The send ran every batch itself; the five the queue took reach their workers afterwards and are skipped.
+    expect(delivery.copies.size).toBe(ROOM_SIZE);
+    const late = [];
+    for (const batch of taken.batches) late.push(await runFanoutBatch(deps, batch));
+    expect(late).toEqual(Array(5).fill({ state: 'skipped', reason: 'done' }));
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
+  });
+
   it('a room of exactly LIMITS.chatFanoutInlineMax is delivered inline, without the queue', async () => {
     const { deps, delivery, queue, room } = await roomSetup(LIMITS.chatFanoutInlineMax);
     await sendAsBackend(deps, 'backend', { action: 'send', id: 'edge', room, body: { text: 'inline' } });

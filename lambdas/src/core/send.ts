@@ -17,7 +17,8 @@
  *
  * The fan-out runs in this invocation for rooms of up to `LIMITS.chatFanoutInlineMax` connections; a larger room
  * gets the message through the fan-out queue (see batches.ts), and the ack follows the enqueue. Should the queue
- * refuse, the message is delivered inline after all: it is stored, and from then on it must reach its room.
+ * refuse, the batches run in this invocation after all: the message is stored, and from then on it must reach
+ * its room; the batch claims keep a batch the queue took before failing from running twice.
  */
 import {
   type AckFrame,
@@ -29,7 +30,7 @@ import {
   type SendFrame,
   UnknownRoomError,
 } from '@viba-realtime/protocol';
-import { splitIntoBatches } from './batches.js';
+import { runFanoutBatch, splitIntoBatches } from './batches.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { fanOutToSubscriptions } from './fanout.js';
 import { newMessageId } from './ids.js';
@@ -126,16 +127,28 @@ async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame):
         connections: targets.length,
         batches: batches.length,
       });
-      return ack(frame, message);
     } catch (error) {
-      // Nothing was posted yet and the message is stored: deliver it from here rather than fail the send.
-      deps.log.error("fan-out queue refused a large room's message: delivering it inline", {
+      // The message is stored, so it must reach the room: the batches run here instead. Each is claimed by its
+      // id, so one the queue took before it failed runs once, here or in a worker, never twice.
+      deps.log.error("fan-out queue refused a large room's message: delivering its batches from here", {
         room: frame.room,
         seq,
         connections: targets.length,
         error,
       });
+      const { queue: _refused, ...inline } = deps;
+      for (const batch of batches) {
+        await runFanoutBatch(inline, batch).catch((batchError: unknown) =>
+          deps.log.error('a batch of a large room could not be delivered; members catch up from history', {
+            room: frame.room,
+            seq,
+            batchId: batch.batchId,
+            error: batchError,
+          }),
+        );
+      }
     }
+    return ack(frame, message);
   }
   // Never throws: from the first post on, the request must succeed, or a resend would deliver the message again.
   const result = await fanOutToSubscriptions(deps, frame.room, chat, targets);
