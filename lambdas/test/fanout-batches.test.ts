@@ -11,14 +11,15 @@ import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb
 import { announce } from '../src/core/announcements.js';
 import { runFanoutBatch, splitIntoBatches } from '../src/core/batches.js';
 import type { CoreDeps } from '../src/core/deps.js';
-import type {
-  Delivery,
-  DeliveryOutcome,
-  DeliveryTarget,
-  FanoutBatch,
-  FanoutQueue,
-  Store,
-  SubscriptionRecord,
+import {
+  type Delivery,
+  type DeliveryOutcome,
+  type DeliveryTarget,
+  type FanoutBatch,
+  FanoutEnqueueError,
+  type FanoutQueue,
+  type Store,
+  type SubscriptionRecord,
 } from '../src/core/ports.js';
 import { sendAsBackend } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
@@ -249,6 +250,26 @@ describe('an announcement to 10,000 WebSocket connections', () => {
   });
 });
 
+describe('an announcement whose batches the queue refuses', () => {
+  it('runs them in the announcing invocation, so the audience still gets it live (a retry would be a duplicate)', async () => {
+    const { deps, delivery } = setup();
+    const refusing: FanoutQueue = {
+      enqueue: async () => {
+        throw new Error('SQS unavailable');
+      },
+    };
+    const outcome = await announce(
+      { ...deps, queue: refusing },
+      { body: { text: 'still live' }, from: 'backend', key: 'k1' },
+    );
+    expect(outcome).toMatchObject({ connections: AUDIENCE, batches: 0, delivered: AUDIENCE });
+    expect(delivery.copies.size).toBe(AUDIENCE);
+    const again = await announce(deps, { body: { text: 'still live' }, from: 'backend', key: 'k1' });
+    expect(again.duplicate).toBe(true);
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
+  });
+});
+
 describe('a chat message in a room past LIMITS.chatFanoutInlineMax connections', () => {
   const ROOM_SIZE = LIMITS.chatFanoutInlineMax + 1_000;
   /** Every 10th connection is MQTT, two per user (a phone and a laptop), each user's two 10 apart, so some users
@@ -327,26 +348,52 @@ describe('a chat message in a room past LIMITS.chatFanoutInlineMax connections',
     expect(delivery.copies.size).toBe(ROOM_SIZE);
   });
 
-  it('a queue that took some batches before failing: each batch still runs exactly once, here or in a worker', async () => {
+  it('a queue that took some batches before failing: each batch runs exactly once, in a worker or here', async () => {
     const { deps, delivery, room } = await roomSetup();
-    const taken = new CollectingQueue();
+    let workerRuns: unknown[] = [];
     const halfway: FanoutQueue = {
       enqueue: async (batches) => {
-        await taken.enqueue(batches.slice(0, 5));
-        throw new Error('SQS failed after the first call');
+        // The first call went through and a fast worker ran its batches at once; then the connection broke.
+        workerRuns = [];
+        for (const batch of batches.slice(0, 5)) workerRuns.push(await runFanoutBatch(deps, batch));
+        throw new Error('socket hang up');
       },
     };
-    await sendAsBackend({ ...deps, queue: halfway }, 'backend', {
+    const ack = await sendAsBackend({ ...deps, queue: halfway }, 'backend', {
       action: 'send',
       id: 'big-4',
       room,
       body: { text: 'half queued' },
     });
-    // The send ran every batch itself; the five the queue took reach their workers afterwards and are skipped.
+    expect(ack).toMatchObject({ type: 'ack', seq: 1 });
+    expect(workerRuns).toHaveLength(5);
+    // Which batches were taken is unknown, so the send ran all: the five done by the worker were skipped.
     expect(delivery.copies.size).toBe(ROOM_SIZE);
-    const late = [];
-    for (const batch of taken.batches) late.push(await runFanoutBatch(deps, batch));
-    expect(late).toEqual(Array(5).fill({ state: 'skipped', reason: 'done' }));
+    expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('a queue that names the batches it refused: only those run here', async () => {
+    const { deps, delivery, room } = await roomSetup();
+    const taken = new CollectingQueue();
+    const partial: FanoutQueue = {
+      enqueue: async (batches) => {
+        await taken.enqueue(batches.slice(1));
+        const first = batches[0] as FanoutBatch;
+        throw new FanoutEnqueueError([{ batchId: first.batchId, code: 'InternalError', message: undefined }]);
+      },
+    };
+    await sendAsBackend({ ...deps, queue: partial }, 'backend', {
+      action: 'send',
+      id: 'big-5',
+      room,
+      body: { text: 'x' },
+    });
+    const firstBatch = new Set(
+      splitIntoBatches('m', { type: 'pong', ts: 1 }, members)[0]?.targets.map((t) => t.connectionId),
+    );
+    expect([...delivery.copies.keys()].sort()).toEqual([...firstBatch].sort());
+    await drain(deps, taken);
+    expect(delivery.copies.size).toBe(ROOM_SIZE);
     expect([...delivery.copies.values()].every((n) => n === 1)).toBe(true);
   });
 

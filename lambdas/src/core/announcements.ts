@@ -28,7 +28,7 @@ import {
   timeId,
   topics,
 } from '@viba-realtime/protocol';
-import { splitIntoBatches } from './batches.js';
+import { enqueueOrRun, splitIntoBatches } from './batches.js';
 import type { Caller, CoreDeps } from './deps.js';
 import { deliverTo } from './fanout.js';
 import { randomSuffix } from './ids.js';
@@ -56,9 +56,9 @@ export interface AnnounceOutcome {
   mqtt: DeliveryOutcome | 'skipped';
   /** WebSocket connections in the audience. */
   connections: number;
-  /** Posts made by this invocation (audiences up to `LIMITS.fanoutInlineMax`). */
+  /** Posts made by this invocation (audiences up to `LIMITS.fanoutInlineMax`, or batches the queue refused). */
   delivered: number;
-  /** Batches handed to the fan-out queue (larger audiences). */
+  /** Batches the fan-out queue took (larger audiences). */
   batches: number;
 }
 
@@ -132,9 +132,16 @@ export async function announce(deps: CoreDeps, input: AnnounceInput): Promise<An
     const { result } = await deliverTo(deps, frame, targets, { announcement: announcement.id });
     outcome.delivered = result.delivered;
   } else {
-    const batches = splitIntoBatches(announcement.id, frame, targets);
-    await deps.queue.enqueue(batches);
-    outcome.batches = batches.length;
+    // A refused enqueue runs here: retrying the announce would not help, its key now answers `duplicate`.
+    const queued = await enqueueOrRun(
+      { ...deps, queue: deps.queue },
+      splitIntoBatches(announcement.id, frame, targets),
+      {
+        announcement: announcement.id,
+      },
+    );
+    outcome.batches = queued.queued;
+    outcome.delivered = queued.deliveredHere;
   }
   deps.log.info('announced', { ...outcome, audience });
   return outcome;

@@ -18,10 +18,11 @@
  *   in flight then is the one that can reach its targets twice.
  */
 import { LIMITS } from '@viba-realtime/protocol';
+import { mapWithConcurrency } from './concurrency.js';
 import { isMqttConnectionId } from './connections.js';
 import type { CoreDeps } from './deps.js';
 import { deliverTo, type FanOutResult, noFanOut } from './fanout.js';
-import type { DeliveryTarget, FanoutBatch } from './ports.js';
+import { type DeliveryTarget, type FanoutBatch, FanoutEnqueueError, type FanoutQueue } from './ports.js';
 
 /**
  * Slices a fan-out's targets into first-attempt batches of up to `LIMITS.fanoutBatchSize`, with ids
@@ -54,6 +55,61 @@ export function splitIntoBatches(
   }
   flush();
   return batches;
+}
+
+/** Batches a fan-out runs at once in its own invocation when the queue refused them. */
+const FALLBACK_BATCH_CONCURRENCY = 2;
+
+/** What {@link enqueueOrRun} did. */
+export interface EnqueueOutcome {
+  /** Batches the queue took (workers deliver them). */
+  queued: number;
+  /** Batches this invocation ran because the queue refused them. */
+  ranHere: number;
+  /** Connections those batches reached. */
+  deliveredHere: number;
+}
+
+/**
+ * Hands a fan-out's batches to the queue; if it refuses, runs the refused ones in this invocation instead (all
+ * of them when the failure does not say which), so what was stored still reaches its audience live. Each batch is
+ * claimed by its id before it runs, so one the queue took before failing runs once, here or in a worker. Never
+ * throws: a batch that cannot run here either is logged, and its connections catch up from the store.
+ */
+export async function enqueueOrRun(
+  deps: CoreDeps & { queue: FanoutQueue },
+  batches: readonly FanoutBatch[],
+  context: Record<string, unknown>,
+): Promise<EnqueueOutcome> {
+  try {
+    await deps.queue.enqueue(batches);
+    return { queued: batches.length, ranHere: 0, deliveredHere: 0 };
+  } catch (error) {
+    const refused = error instanceof FanoutEnqueueError ? new Set(error.failed.map((f) => f.batchId)) : undefined;
+    const here = refused === undefined ? batches : batches.filter((b) => refused.has(b.batchId));
+    deps.log.error('the fan-out queue refused batches: running them here', {
+      ...context,
+      batches: batches.length,
+      here: here.length,
+      error,
+    });
+    // Without the queue, a batch's failed targets are given up (logged) rather than re-queued.
+    const { queue: _refusing, ...inline } = deps;
+    let deliveredHere = 0;
+    const runs = await mapWithConcurrency(here, FALLBACK_BATCH_CONCURRENCY, (batch) => runFanoutBatch(inline, batch));
+    runs.forEach((run, i) => {
+      if (run.status === 'fulfilled') {
+        if (run.value.state === 'done') deliveredHere += run.value.result.delivered;
+      } else {
+        deps.log.error('a fan-out batch could not run here either; its connections catch up from the store', {
+          ...context,
+          batchId: here[i]?.batchId,
+          error: run.reason,
+        });
+      }
+    });
+    return { queued: batches.length - here.length, ranHere: here.length, deliveredHere };
+  }
 }
 
 /** What a worker did with a batch. */

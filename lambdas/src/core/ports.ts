@@ -92,6 +92,9 @@ export interface SubscriptionRecord {
   sub: string;
   /** Epoch ms; orders a user's connections in a room for presence. */
   subscribedAt?: number;
+  /** WebSocket only: the connection's token expiry, epoch seconds. A queued fan-out runs later than the read of
+   * the room, so its targets carry it and `deliverTo` closes one past it instead of posting. */
+  tokenExp?: number;
 }
 
 export interface StoredMessage {
@@ -349,5 +352,18 @@ export interface FanoutBatch {
 
 /** Where large fan-outs go (SQS in AWS, an in-process queue in the emulator); the worker handler drains it. */
 export interface FanoutQueue {
+  /**
+   * Queues every batch.
+   * @throws {FanoutEnqueueError} the queue refused some batches, named; the others are queued
+   * @throws any other error: the call failed, and which batches were queued is unknown
+   */
   enqueue(batches: readonly FanoutBatch[]): Promise<void>;
+}
+
+/** The fan-out queue refused some batches of an enqueue (after the SDK's own retries); the others are queued. */
+export class FanoutEnqueueError extends Error {
+  override readonly name = 'FanoutEnqueueError';
+  constructor(readonly failed: { batchId: string; code: string | undefined; message: string | undefined }[]) {
+    super(`The queue refused ${failed.length} fan-out batch(es): ${failed.map((f) => f.code ?? '?').join(', ')}`);
+  }
 }

@@ -63,7 +63,13 @@ export async function join(deps: CoreDeps, caller: Caller, frame: JoinFrame): Pr
     // fan-outs must not reach it (the connection is closed when it next acts). MQTT: IoT disconnects at expiry.
     const connectionEnd = connectionExpiresAt(caller.connectedAt, caller.connectionId);
     await store.subscribe(
-      { room: frame.room, connectionId: caller.connectionId, sub: caller.sub, subscribedAt: deps.clock() },
+      {
+        room: frame.room,
+        connectionId: caller.connectionId,
+        sub: caller.sub,
+        subscribedAt: deps.clock(),
+        ...(mqtt ? {} : { tokenExp: caller.tokenExp }),
+      },
       mqtt ? connectionEnd : Math.min(connectionEnd, caller.tokenExp),
     );
     if (mqtt) await confirmMqttSubscription(deps, frame.room, caller);

@@ -17,8 +17,8 @@
  *
  * The fan-out runs in this invocation for rooms of up to `LIMITS.chatFanoutInlineMax` connections; a larger room
  * gets the message through the fan-out queue (see batches.ts), and the ack follows the enqueue. Should the queue
- * refuse, the batches run in this invocation after all: the message is stored, and from then on it must reach
- * its room; the batch claims keep a batch the queue took before failing from running twice.
+ * refuse, the refused batches run in this invocation after all (`enqueueOrRun`): the message is stored, and from
+ * then on it must reach its room.
  */
 import {
   type AckFrame,
@@ -30,11 +30,11 @@ import {
   type SendFrame,
   UnknownRoomError,
 } from '@viba-realtime/protocol';
-import { runFanoutBatch, splitIntoBatches } from './batches.js';
+import { enqueueOrRun, splitIntoBatches } from './batches.js';
 import type { Caller, CoreDeps } from './deps.js';
-import { fanOutToSubscriptions } from './fanout.js';
+import { deliverTo } from './fanout.js';
 import { newMessageId } from './ids.js';
-import type { DedupeRecord, StoredMessage, SubscriptionRecord } from './ports.js';
+import type { DedupeRecord, DeliveryTarget, StoredMessage, SubscriptionRecord } from './ports.js';
 
 /** How often and how long a duplicate waits for the in-flight original before answering `conflict`. */
 const IN_FLIGHT_POLLS = 20;
@@ -115,43 +115,33 @@ async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame):
   const { seq } = message;
 
   const chat = toChatFrame(message);
-  const targets = subscriptions.filter((s) => s.connectionId !== caller.connectionId);
-  if (targets.length > LIMITS.chatFanoutInlineMax && deps.queue !== undefined) {
-    const batches = splitIntoBatches(message.id, chat, targets);
-    try {
-      await deps.queue.enqueue(batches);
+  // Only what a delivery needs: a queued batch carries these, and its tokenExp is checked when the batch runs.
+  const targets: DeliveryTarget[] = subscriptions
+    .filter((s) => s.connectionId !== caller.connectionId)
+    .map(({ connectionId, sub, tokenExp }) => ({ connectionId, sub, ...(tokenExp === undefined ? {} : { tokenExp }) }));
+  if (targets.length > LIMITS.chatFanoutInlineMax) {
+    if (deps.queue !== undefined) {
+      // Never throws either: a batch the queue refuses runs here (the message is stored, it must reach the room).
+      const queued = await enqueueOrRun({ ...deps, queue: deps.queue }, splitIntoBatches(message.id, chat, targets), {
+        room: frame.room,
+        seq,
+      });
       deps.log.info('message sent', {
         room: frame.room,
         seq,
         from: caller.sub,
         connections: targets.length,
-        batches: batches.length,
+        ...queued,
       });
-    } catch (error) {
-      // The message is stored, so it must reach the room: the batches run here instead. Each is claimed by its
-      // id, so one the queue took before it failed runs once, here or in a worker, never twice.
-      deps.log.error("fan-out queue refused a large room's message: delivering its batches from here", {
-        room: frame.room,
-        seq,
-        connections: targets.length,
-        error,
-      });
-      const { queue: _refused, ...inline } = deps;
-      for (const batch of batches) {
-        await runFanoutBatch(inline, batch).catch((batchError: unknown) =>
-          deps.log.error('a batch of a large room could not be delivered; members catch up from history', {
-            room: frame.room,
-            seq,
-            batchId: batch.batchId,
-            error: batchError,
-          }),
-        );
-      }
+      return ack(frame, message);
     }
-    return ack(frame, message);
+    deps.log.warn('large room delivered inline: no fan-out queue configured', {
+      room: frame.room,
+      connections: targets.length,
+    });
   }
   // Never throws: from the first post on, the request must succeed, or a resend would deliver the message again.
-  const result = await fanOutToSubscriptions(deps, frame.room, chat, targets);
+  const { result } = await deliverTo(deps, chat, targets, { room: frame.room });
   deps.log.info('message sent', { room: frame.room, seq, from: caller.sub, ...result });
   return ack(frame, message);
 }

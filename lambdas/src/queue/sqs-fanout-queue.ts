@@ -3,21 +3,13 @@
  * that respect SQS's limits (10 entries and 256 KiB per call). The `fanout-worker` handler drains the queue.
  */
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { FanoutBatch, FanoutQueue } from '../core/ports.js';
+import { type FanoutBatch, FanoutEnqueueError, type FanoutQueue } from '../core/ports.js';
 import type { Logger } from '../log.js';
 
 /** SQS's limits for one SendMessageBatch call: 10 entries, and 256 KiB, the historical message size limit
  * (new queues accept 1 MiB since 2025; the smaller bound keeps batches valid on any queue). */
 const SQS_MAX_BATCH_ENTRIES = 10;
 const SQS_MAX_BATCH_BYTES = 256 * 1024;
-
-/** Thrown when SQS refuses some entries of a batch send (after the SDK's own retries). */
-export class FanoutEnqueueError extends Error {
-  override readonly name = 'FanoutEnqueueError';
-  constructor(readonly failed: { batchId: string; code: string | undefined; message: string | undefined }[]) {
-    super(`SQS refused ${failed.length} fan-out batch(es): ${failed.map((f) => f.code ?? '?').join(', ')}`);
-  }
-}
 
 export interface SqsFanoutQueueOptions {
   queueUrl: string;
@@ -43,8 +35,8 @@ export class SqsFanoutQueue implements FanoutQueue {
     this.#log = options.log;
   }
 
-  /** Sends every batch; throws {@link FanoutEnqueueError} if SQS refused any (the caller's request then fails
-   * and is retried as a whole: batch ids are stable, so workers skip the copies already sent). */
+  /** Sends every batch; throws {@link FanoutEnqueueError} naming the ones SQS refused (the others are queued),
+   * or the SDK's error if a call failed outright (which batches were taken is then unknown). */
   async enqueue(batches: readonly FanoutBatch[]): Promise<void> {
     const failed: FanoutEnqueueError['failed'] = [];
     for (const group of groupForSqs(batches)) {

@@ -427,6 +427,7 @@ export class DynamoDbStore implements Store {
       connectionId: subscription.connectionId,
       sub: subscription.sub,
       subscribedAt: subscription.subscribedAt,
+      ...(subscription.tokenExp === undefined ? {} : { tokenExp: subscription.tokenExp }),
       [TTL]: expiresAt,
     });
   }
@@ -478,6 +479,7 @@ export class DynamoDbStore implements Store {
         connectionId: str(item, 'connectionId'),
         sub: str(item, 'sub'),
         ...(typeof item.subscribedAt === 'number' ? { subscribedAt: item.subscribedAt } : {}),
+        ...(typeof item.tokenExp === 'number' ? { tokenExp: item.tokenExp } : {}),
       }));
   }
 
