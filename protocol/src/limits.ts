@@ -61,11 +61,11 @@ export const LIMITS = {
   /** Audiences of up to this many WebSocket connections are delivered by the invocation that published;
    * larger ones are split into batches on the fan-out queue. */
   fanoutInlineMax: 500,
-  /** Rooms of up to this many subscribed connections get a chat message from the invocation that stored it
-   * (about 2 s of posts at 48 in flight and ~20 ms each); larger rooms get it through the fan-out queue in
-   * batches, so a send never nears API Gateway's 29 s integration timeout. Higher than `fanoutInlineMax`
-   * because chat is latency-bound: the queue adds a hop. */
-  chatFanoutInlineMax: 5_000,
+  /** Rooms of up to this many subscribed connections get a chat message from the invocation that stored it;
+   * larger rooms get it through the fan-out queue in batches, so a send never nears API Gateway's 29 s
+   * integration timeout. A post costs ~2.4 ms of a 256 MB Lambda's CPU (bench/cost.ts), so 2,000 take about
+   * 5 s. Higher than `fanoutInlineMax` because chat is latency-bound: the queue adds a hop. */
+  chatFanoutInlineMax: 2_000,
   /** Connections in one fan-out batch (one queue message, one worker invocation). A batch of 500 at 48 posts
    * in flight and ~20 ms per post takes about 0.2 s, far inside the worker's timeout. */
   fanoutBatchSize: 500,
@@ -75,9 +75,9 @@ export const LIMITS = {
    * worker's timeout (60 s) twice over. */
   fanoutClaimStaleMs: 120_000,
   /** WebSocket connections with an expired token one run of the token sweeper closes (the rest are left for
-   * the next run, a minute later). At 48 closes in flight and ~40 ms each (a post and a delete), 5,000 take
-   * about 4 s. */
-  tokenSweepMaxPerRun: 5_000,
+   * the next run, a minute later). A close is two `@connections` calls, ~5 ms of a 256 MB Lambda's CPU
+   * (bench/cost.ts), so 2,000 take about 10 s of the sweeper's 60 s. */
+  tokenSweepMaxPerRun: 2_000,
 } as const;
 
 /**

@@ -90,7 +90,8 @@ export const keys = {
   expiredTokensRange: (shard: number, nowSeconds: number) => ({
     gsi1pk: `EXPIRY#${shard}`,
     from: 'EXP#',
-    // `#` sorts before every id character, `$` after `#`: every id expiring at `nowSeconds` is inside.
+    // The bound is the `#` after the seconds bumped to `$` (the next character): every sort key of `nowSeconds`
+    // continues with `#`, so it is inside, whatever the connection id; every later second is outside.
     to: `EXP#${padEpochSeconds(nowSeconds)}$`,
   }),
   fanoutBatch: (batchId: string) => ({ pk: `BATCH#${batchId}`, sk: 'META' }),

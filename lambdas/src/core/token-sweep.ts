@@ -31,17 +31,18 @@ export async function sweepExpiredTokens(deps: CoreDeps, options: { max?: number
   const max = options.max ?? LIMITS.tokenSweepMaxPerRun;
   const perShard = Math.max(1, Math.ceil(max / AUDIENCE_SHARDS));
   const nowSeconds = Math.floor(deps.clock() / 1000);
+  // One more than the share, to tell a shard with more left from one that had exactly its share.
   const shards = await Promise.all(
     Array.from({ length: AUDIENCE_SHARDS }, (_, shard) =>
-      deps.store.listExpiredConnections(shard, nowSeconds, perShard),
+      deps.store.listExpiredConnections(shard, nowSeconds, perShard + 1),
     ),
   );
-  const targets = shards.flat().slice(0, max);
+  const targets = shards.flatMap((found) => found.slice(0, perShard)).slice(0, max);
   const outcome: SweepOutcome = {
     closed: 0,
     gone: 0,
     failed: 0,
-    limited: shards.some((found) => found.length >= perShard),
+    limited: shards.some((found) => found.length > perShard),
   };
   const settled = await mapWithConcurrency(targets, LIMITS.deliveryConcurrency, (target) => closeExpired(deps, target));
   settled.forEach((result, i) => {

@@ -1,5 +1,6 @@
 /**
- * What the Lambdas without an API Gateway event (`iot-ingress`, `iot-presence`, `fanout-worker`) share:
+ * What the Lambdas without an API Gateway event (`iot-ingress`, `iot-presence`, `fanout-worker`, `token-sweeper`)
+ * share:
  * configuration, the store, a delivery that reaches both channels, the MQTT broadcast publisher and the
  * fan-out queue. They receive no `@connections` endpoint in their event, so endpoints come from the
  * environment.
