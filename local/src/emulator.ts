@@ -486,7 +486,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // The event source mapping invokes the worker with the same environment (its `@connections` and IoT
     // endpoints, and the queue for re-queues of failed deliveries).
     fanoutQueue?.attach(lambda(FANOUT_WORKER_HANDLER, o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock })));
-    // EventBridge invokes its targets asynchronously: Lambda retries a failed run (with faults on), as for IoT.
+    // EventBridge invokes its targets asynchronously, but the stack turns Lambda's retries off for scheduled
+    // functions (the next period runs again), so a failed run is not retried here either.
     const scheduled: Record<(typeof SCHEDULES)[number]['handler'], Omit<LocalSchedule, 'handler' | 'rateMinutes'>> = {
       [TOKEN_SWEEPER_HANDLER]: { fn: createTokenSweeperHandler(env, { clock }), describe: describeSweep },
     };
@@ -496,7 +497,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         return {
           handler,
           rateMinutes,
-          fn: faults ? faults.host.wrapAsync(handler, fn) : fn,
+          fn: faults ? faults.host.wrap(handler, fn) : fn,
           ...(describe ? { describe } : {}),
         };
       }),

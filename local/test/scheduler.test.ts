@@ -4,7 +4,7 @@
  */
 import { TOKEN_SWEEPER_HANDLER } from '@viba-realtime/protocol';
 import type { ScheduledEvent } from 'aws-lambda';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEmulatorLogger } from '../src/log.js';
 import { type LocalSchedule, LocalScheduler, UnknownScheduleError } from '../src/scheduler/local-scheduler.js';
 
@@ -107,6 +107,69 @@ describe('LocalScheduler', () => {
     await Promise.all([first, second, due]);
     expect(most).toBe(1);
     expect(s.runs(TOKEN_SWEEPER_HANDLER)).toBe(2);
+  });
+
+  it('a clock move during a run gets one more run after it, at the new time (the run in progress read the old one)', async () => {
+    const times: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started: () => void = () => {};
+    const firstStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const s = scheduler({
+      fn: async (event) => {
+        times.push(event.time);
+        if (times.length === 1) {
+          started();
+          await gate;
+        }
+        return times.length;
+      },
+    });
+    const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+    const before = now - (now % 1000);
+    const first = s.run(TOKEN_SWEEPER_HANDLER);
+    await firstStarted;
+    now += 3 * 60_000;
+    const due = s.runDue();
+    release();
+    expect(await first).toBe(1);
+    expect(await due).toEqual({ [TOKEN_SWEEPER_HANDLER]: 2 });
+    expect(times).toEqual([iso(before), iso(before + 3 * 60_000)]);
+  });
+
+  it('a run longer than its period does not spin the timer while it runs', async () => {
+    let started: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // A 30 ms period on the real clock, and a run of 150 ms (its own work, not the test's wait).
+    const real = new LocalScheduler({
+      schedules: [
+        {
+          handler: TOKEN_SWEEPER_HANDLER,
+          rateMinutes: 0.0005,
+          fn: async () => {
+            started();
+            await new Promise((resolve) => setTimeout(resolve, 150));
+          },
+        },
+      ],
+      clock: Date.now,
+      logger,
+      region: 'us-east-1',
+      accountId: '000000000000',
+    });
+    schedulers.push(real);
+    const runDue = vi.spyOn(real, 'runDue');
+    await running;
+    await real.idle();
+    // One timer call started the run; a spinning timer would have called runDue hundreds of times meanwhile.
+    expect(runDue.mock.calls.length).toBeLessThanOrEqual(2);
+    await real.close();
   });
 
   it('logs a failed run and runs again next period; run() hands the failure to its caller', async () => {

@@ -91,14 +91,17 @@ export class LocalScheduler {
     return this.#enqueue(this.#state(handler));
   }
 
-  /** Runs every schedule whose time has come by the clock (after the console moved it), waits for them, and
-   * returns what each that succeeded answered. A schedule with a run in progress is not run again: that run does
-   * the work. */
+  /**
+   * Runs every schedule whose time has come by the clock (after the console moved it), waits for them, and
+   * returns what each that succeeded answered. A schedule with a run in progress gets one more run after it: the
+   * run in progress may have read the time before the clock moved.
+   */
   async runDue(): Promise<Partial<Record<FunctionName, unknown>>> {
     const answers: Partial<Record<FunctionName, unknown>> = {};
     if (this.#closed || this.#options.paused === true) return answers;
     const now = this.#options.clock();
-    const due = this.#states.filter((state) => state.nextAt <= now && state.pending === 0);
+    // At most one run waits behind the one in progress: more would all see the same time.
+    const due = this.#states.filter((state) => state.nextAt <= now && state.pending <= 1);
     await Promise.all(
       due.map(async (state) => {
         try {
@@ -139,6 +142,8 @@ export class LocalScheduler {
       .then(() => this.#invoke(state))
       .finally(() => {
         state.pending -= 1;
+        // The timer skipped this schedule while it ran.
+        this.#arm();
       });
     state.tail = run;
     return run;
@@ -184,11 +189,16 @@ export class LocalScheduler {
     };
   }
 
-  /** Sets the timer to the earliest next run (real time: the clock may run ahead of it, never behind). */
+  /**
+   * Sets the timer to the earliest next run of a schedule that is not running (real time: the clock may run ahead
+   * of it, never behind). A running one is left out, or a run longer than its period would fire the timer at once
+   * again and again; it re-arms when it ends.
+   */
   #arm(): void {
     if (this.#closed || this.#options.paused === true) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    const next = Math.min(...this.#states.map((state) => state.nextAt));
+    this.#timer = undefined;
+    const next = Math.min(...this.#states.filter((state) => state.pending === 0).map((state) => state.nextAt));
     if (!Number.isFinite(next)) return;
     this.#timer = setTimeout(() => void this.runDue(), Math.max(0, next - this.#options.clock()));
     // A pending sweep must not keep a process alive that has nothing else to do.
