@@ -177,6 +177,15 @@ export function describeStoreContract(name: string, start: () => Promise<StoreBa
 
       expect(await store.deleteConnection('c1')).toEqual([]);
       expect(await store.deleteConnection('never-existed')).toEqual([]);
+
+      // A WebSocket subscription keeps its token's expiry, for fan-outs that run after the room was read.
+      await store.subscribe(
+        { room: 'r3', connectionId: 'c3', sub: 'bob', subscribedAt: T0, tokenExp: TOKEN_EXP },
+        expiresAt,
+      );
+      expect(await store.listRoomSubscriptions('r3')).toEqual([
+        { room: 'r3', connectionId: 'c3', sub: 'bob', subscribedAt: T0, tokenExp: TOKEN_EXP },
+      ]);
     });
 
     it('deleteConnection removes more subscriptions than one batch write holds', async () => {
