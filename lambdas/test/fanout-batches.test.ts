@@ -11,6 +11,7 @@ import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb
 import { announce } from '../src/core/announcements.js';
 import { runFanoutBatch, splitIntoBatches } from '../src/core/batches.js';
 import type { CoreDeps } from '../src/core/deps.js';
+import { announcePresence } from '../src/core/fanout.js';
 import {
   type Delivery,
   type DeliveryOutcome,
@@ -402,6 +403,22 @@ describe('a chat message in a room past LIMITS.chatFanoutInlineMax connections',
     await sendAsBackend(deps, 'backend', { action: 'send', id: 'edge', room, body: { text: 'inline' } });
     expect(queue.batches).toEqual([]);
     expect(delivery.copies.size).toBe(LIMITS.chatFanoutInlineMax);
+  });
+
+  it('presence in such a room goes through the queue too: a join does not wait for thousands of posts', async () => {
+    const { deps, delivery, queue, room } = await roomSetup();
+    const joiner = members[1] as SubscriptionRecord;
+    const store: Store = Object.create(deps.store, {
+      listRoomSubscriptions: {
+        value: async () => members.map((m) => ({ ...m, room, subscribedAt: m === joiner ? 0 : 1 })),
+      },
+    });
+    await announcePresence({ ...deps, store }, room, joiner.sub, 'joined', joiner.connectionId);
+    expect(delivery.posts).toBe(0);
+    expect(queue.batches.every((b) => b.frame.type === 'presence')).toBe(true);
+    await drain(deps, queue);
+    expect(delivery.copies.size).toBe(ROOM_SIZE - 1);
+    expect(delivery.copies.has(joiner.connectionId)).toBe(false);
   });
 
   it('splitIntoBatches never splits a user larger than a batch, and keeps WebSocket order', () => {

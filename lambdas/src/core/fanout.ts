@@ -11,9 +11,13 @@ import {
   type PresenceFrame,
   type ServerFrame,
   TokenExpiredError,
+  timeId,
 } from '@viba-realtime/protocol';
+// A cycle (batches run through deliverTo), safe in ESM: neither module uses the other's exports at load time.
+import { enqueueOrRun, splitIntoBatches } from './batches.js';
 import { mapWithConcurrency } from './concurrency.js';
 import type { CoreDeps } from './deps.js';
+import { randomSuffix } from './ids.js';
 import type { DeliveryTarget, SubscriptionRecord } from './ports.js';
 
 export interface FanOutResult {
@@ -51,7 +55,9 @@ export function tokenExpiredFrame(tokenExp: number): ErrorFrame {
 
 /**
  * One frame to a room's subscriptions, read by the caller (which must know whether the read failed, nothing
- * posted yet, or the posts ran): this never throws, a failed post is counted and logged.
+ * posted yet, or the posts ran): this never throws, a failed post is counted and logged. A room of more than
+ * `LIMITS.chatFanoutInlineMax` connections gets it through the fan-out queue, as a chat message does; the result
+ * then counts only what this invocation posted (batches the queue refused).
  */
 export async function fanOutToSubscriptions(
   deps: CoreDeps,
@@ -60,7 +66,18 @@ export async function fanOutToSubscriptions(
   subscriptions: readonly SubscriptionRecord[],
   options: { exclude?: string } = {},
 ): Promise<FanOutResult> {
-  const targets = subscriptions.filter((s) => s.connectionId !== options.exclude);
+  const targets: DeliveryTarget[] = subscriptions
+    .filter((s) => s.connectionId !== options.exclude)
+    .map(({ connectionId, sub, tokenExp }) => ({ connectionId, sub, ...(tokenExp === undefined ? {} : { tokenExp }) }));
+  if (targets.length > LIMITS.chatFanoutInlineMax && deps.queue !== undefined) {
+    const batchPrefix = timeId(`${frame.type[0] ?? 'f'}_`, deps.clock(), randomSuffix());
+    const queued = await enqueueOrRun({ ...deps, queue: deps.queue }, splitIntoBatches(batchPrefix, frame, targets), {
+      room,
+      type: frame.type,
+    });
+    deps.log.info('room fan-out queued', { room, type: frame.type, connections: targets.length, ...queued });
+    return { ...noFanOut(), delivered: queued.deliveredHere };
+  }
   const { result } = await deliverTo(deps, frame, targets, { room });
   return result;
 }
