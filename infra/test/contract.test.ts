@@ -5,7 +5,17 @@
  */
 import { createTableInput } from '@viba-realtime/lambdas';
 import { createIotRules, selectRoute } from '@viba-realtime/local';
-import { CLIENT_ACTIONS, IOT_HANDLERS, IOT_RULES, WS_ROUTES } from '@viba-realtime/protocol';
+import {
+  CLIENT_ACTIONS,
+  ENV,
+  FANOUT_WORKER_HANDLER,
+  FUNCTION_ENV,
+  IOT_HANDLERS,
+  IOT_RULES,
+  TOKEN_SWEEPER_HANDLER,
+  WS_HANDLERS,
+  WS_ROUTES,
+} from '@viba-realtime/protocol';
 import { describe, expect, it } from 'vitest';
 import { logicalIdIn, type Resource, resources, synthAppStack } from './support.js';
 
@@ -89,6 +99,46 @@ describe('the stack and the emulator', () => {
     ).toEqual(local.AttributeDefinitions?.toSorted(sortedBy('AttributeName')));
     expect(table.Properties.GlobalSecondaryIndexes).toEqual(local.GlobalSecondaryIndexes);
     expect(table.Properties.BillingMode).toBe(local.BillingMode);
+  });
+});
+
+describe('the stack and the emulator give each function the same settings', () => {
+  /** Each function's environment variable names in the template, without Node's own. */
+  const envOf = (props: Parameters<typeof synthAppStack>[0] = {}) => {
+    const { template, stack } = synthAppStack(props);
+    const ids = Object.fromEntries(
+      Object.entries(stack.realtime.functions).map(([handler, fn]) => [logicalIdIn(stack)(fn), handler]),
+    );
+    const env: Record<string, string[]> = {};
+    for (const [id, fn] of resources(template, 'AWS::Lambda::Function')) {
+      const handler = ids[id];
+      if (handler === undefined) continue;
+      const variables = (fn.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables;
+      env[handler] = Object.keys(variables ?? {})
+        .filter((name) => name !== 'NODE_OPTIONS')
+        .toSorted();
+    }
+    return env;
+  };
+  const expected = (drop: string[] = []) =>
+    Object.fromEntries(
+      Object.entries(FUNCTION_ENV).map(([handler, names]) => [
+        handler,
+        names.filter((name) => !drop.includes(name)).toSorted(),
+      ]),
+    );
+
+  it("the template sets exactly the protocol's FUNCTION_ENV on every function (the emulator passes only that)", () => {
+    expect(envOf()).toEqual(expected());
+  });
+
+  it('without the MQTT channel, the same less the IoT endpoint, on the functions that remain', () => {
+    const env = envOf({ mqtt: false });
+    const all = expected([ENV.iotEndpoint]);
+    expect(env).toEqual(Object.fromEntries(Object.keys(env).map((handler) => [handler, all[handler]])));
+    expect(Object.keys(env).toSorted()).toEqual(
+      [FANOUT_WORKER_HANDLER, TOKEN_SWEEPER_HANDLER, ...Object.values(WS_HANDLERS)].toSorted(),
+    );
   });
 });
 

@@ -20,8 +20,10 @@ import { createWsAuthorizerHandler } from '@viba-realtime/lambdas/handlers/ws-au
 import { createWsRoutesHandler } from '@viba-realtime/lambdas/handlers/ws-routes';
 import {
   CLIENT_CONFIG_VERSION,
+  EMULATOR_ENV_OVERRIDES,
   ENV,
   FANOUT_WORKER_HANDLER,
+  FUNCTION_ENV,
   IOT_HANDLERS,
   LOCAL_STAGE,
   type RealtimeClientConfig,
@@ -180,7 +182,8 @@ export interface Emulator {
   fanoutQueueUrl: string | undefined;
   /** The fan-out queue with its test hooks (`idle()`, `deadLetters`, `stats`); undefined with `fanoutQueue: false`. */
   fanoutQueue: LocalSqsQueue | undefined;
-  /** The environment the handlers were built with (the same names the CDK stack sets). */
+  /** Every setting the handlers were built from (the names the CDK stack sets); each handler got only its own
+   * share of it (`FUNCTION_ENV` in the protocol) and the emulator's endpoint overrides. */
   env: HandlerEnv;
   /** What a client app needs (`createRealtimeClient({ config })`), as served at `GET /dev/client-config`. */
   clientConfig: RealtimeClientConfig;
@@ -471,25 +474,37 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         ? { mqtt: { url: `ws://${urlHost(o.host)}:${port}${MQTT_WS_PATH}`, authorizerName: LOCAL_IOT_AUTHORIZER_NAME } }
         : {}),
     };
-    authorizer = lambda(WS_HANDLERS.authorizer, createWsAuthorizerHandler(env, { clock }));
-    routes = lambda(WS_HANDLERS.routes, createWsRoutesHandler(env, { clock }));
+    const envFor = (name: FunctionName) => functionEnvironment(env, name);
+    authorizer = lambda(WS_HANDLERS.authorizer, createWsAuthorizerHandler(envFor(WS_HANDLERS.authorizer), { clock }));
+    routes = lambda(WS_HANDLERS.routes, createWsRoutesHandler(envFor(WS_HANDLERS.routes), { clock }));
     if (iot) {
-      iotAuthorizer = lambda(IOT_HANDLERS.authorizer, o.iotAuthorizer ?? createIotAuthorizerHandler(env, { clock }));
+      iotAuthorizer = lambda(
+        IOT_HANDLERS.authorizer,
+        o.iotAuthorizer ?? createIotAuthorizerHandler(envFor(IOT_HANDLERS.authorizer), { clock }),
+      );
       // IoT invokes rule Lambdas asynchronously: Lambda retries a failed invocation (with faults on).
       const rule = <E, R>(name: FunctionName, fn: LambdaFunction<E, R>) =>
         faults ? faults.host.wrapAsync(name, fn) : fn;
       ruleTargets = {
-        ingress: rule(IOT_HANDLERS.ingress, createIotIngressHandler(env, { clock })),
-        presence: rule(IOT_HANDLERS.presence, createIotPresenceHandler(env, { clock })),
+        ingress: rule(IOT_HANDLERS.ingress, createIotIngressHandler(envFor(IOT_HANDLERS.ingress), { clock })),
+        presence: rule(IOT_HANDLERS.presence, createIotPresenceHandler(envFor(IOT_HANDLERS.presence), { clock })),
       };
     }
     // The event source mapping invokes the worker with the same environment (its `@connections` and IoT
     // endpoints, and the queue for re-queues of failed deliveries).
-    fanoutQueue?.attach(lambda(FANOUT_WORKER_HANDLER, o.fanoutWorker ?? createFanoutWorkerHandler(env, { clock })));
+    fanoutQueue?.attach(
+      lambda(
+        FANOUT_WORKER_HANDLER,
+        o.fanoutWorker ?? createFanoutWorkerHandler(envFor(FANOUT_WORKER_HANDLER), { clock }),
+      ),
+    );
     // EventBridge invokes its targets asynchronously, but the stack turns Lambda's retries off for scheduled
     // functions (the next period runs again), so a failed run is not retried here either.
     const scheduled: Record<(typeof SCHEDULES)[number]['handler'], Omit<LocalSchedule, 'handler' | 'rateMinutes'>> = {
-      [TOKEN_SWEEPER_HANDLER]: { fn: createTokenSweeperHandler(env, { clock }), describe: describeSweep },
+      [TOKEN_SWEEPER_HANDLER]: {
+        fn: createTokenSweeperHandler(envFor(TOKEN_SWEEPER_HANDLER), { clock }),
+        describe: describeSweep,
+      },
     };
     const scheduler = new LocalScheduler({
       schedules: SCHEDULES.map(({ handler, rateMinutes }) => {
@@ -584,6 +599,18 @@ async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<void> {
     }
   }
   if (errors.length > 0) throw new AggregateError(errors, 'emulator did not close cleanly');
+}
+
+/**
+ * The share of the emulator's settings one function gets: what the stack gives it (`FUNCTION_ENV`), the
+ * emulator's endpoint overrides and the `AWS_*` variables Lambda's runtime sets; nothing more, so a handler
+ * cannot come to rely locally on a setting it lacks in AWS.
+ */
+export function functionEnvironment(all: HandlerEnv, name: FunctionName): HandlerEnv {
+  const allowed = new Set<string>([...FUNCTION_ENV[name], ...EMULATOR_ENV_OVERRIDES]);
+  return Object.freeze(
+    Object.fromEntries(Object.entries(all).filter(([key]) => allowed.has(key) || key.startsWith('AWS_'))),
+  );
 }
 
 /** The token sweeper's answer as a log line, when it closed anything. */

@@ -6,7 +6,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { banner, type Emulator, isLoopbackHost, isLoopbackUrl, startEmulator } from '@viba-realtime/local';
+import {
+  banner,
+  type Emulator,
+  functionEnvironment,
+  isLoopbackHost,
+  isLoopbackUrl,
+  startEmulator,
+} from '@viba-realtime/local';
+import { EMULATOR_ENV_OVERRIDES, ENV, FUNCTION_ENV, IOT_HANDLERS, WS_HANDLERS } from '@viba-realtime/protocol';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, nextMessage, openSocket, refusalStatus } from './support/stub-gateway.js';
@@ -140,6 +148,32 @@ describe('WebSocket through the real handlers', () => {
     alice.close();
     bob.close();
     await Promise.all([closed(alice), closed(bob)]);
+  });
+});
+
+describe('each function gets its own settings', () => {
+  it('what the stack gives it, the emulator endpoints and AWS_*: the presence rule gets no queue, the WebSocket authorizer no table', async () => {
+    const emulator = await startEmulator({ port: 0, logLevel: 'silent' });
+    try {
+      const presence = functionEnvironment(emulator.env, IOT_HANDLERS.presence);
+      expect(Object.keys(presence).toSorted()).toEqual(
+        [
+          ...FUNCTION_ENV[IOT_HANDLERS.presence],
+          ...EMULATOR_ENV_OVERRIDES,
+          'AWS_REGION',
+          'AWS_ACCESS_KEY_ID',
+          'AWS_SECRET_ACCESS_KEY',
+        ]
+          .filter((name, i, all) => all.indexOf(name) === i)
+          .toSorted(),
+      );
+      expect(presence).not.toHaveProperty(ENV.fanoutQueueUrl);
+      expect(emulator.env).toHaveProperty(ENV.fanoutQueueUrl);
+      expect(functionEnvironment(emulator.env, WS_HANDLERS.authorizer)).not.toHaveProperty(ENV.tableName);
+      expect(Object.isFrozen(presence)).toBe(true);
+    } finally {
+      await emulator.close();
+    }
   });
 });
 
