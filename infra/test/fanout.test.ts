@@ -18,6 +18,7 @@ import { VibaRealtimeStack } from '../src/stack.js';
 import {
   actionsOf,
   allPolicyStatements,
+  connectionsOf,
   envOf,
   logWriteStatement,
   newApp,
@@ -51,34 +52,6 @@ function synthFanout(props: Partial<RealtimeProps> = {}) {
     tableRef: { Ref: tableId },
     tableStatements: tableStatements(tableId),
     workerLogGroupId: idOf(realtime.fanout.workerFunction.logGroup),
-  };
-}
-
-/** The stage's @connections URL and the ARN ManageConnections is scoped to, for the default stage `prod`. */
-function connections(apiId: string) {
-  return {
-    url: {
-      'Fn::Join': [
-        '',
-        ['https://', { Ref: apiId }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/prod'],
-      ],
-    },
-    arn: {
-      'Fn::Join': [
-        '',
-        [
-          'arn:',
-          { Ref: 'AWS::Partition' },
-          ':execute-api:',
-          { Ref: 'AWS::Region' },
-          ':',
-          { Ref: 'AWS::AccountId' },
-          ':',
-          { Ref: apiId },
-          '/prod/*/@connections/*',
-        ],
-      ],
-    },
   };
 }
 
@@ -234,7 +207,7 @@ describe('fan-out environment', () => {
       [ENV.logLevel]: 'warn',
       NODE_OPTIONS: '--enable-source-maps',
       [ENV.tableName]: tableRef,
-      [ENV.connectionsEndpoint]: connections(apiId).url,
+      [ENV.connectionsEndpoint]: connectionsOf(apiId).url,
       [ENV.iotEndpoint]: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [lookupId, 'endpointAddress'] }]] },
       [ENV.fanoutQueueUrl]: queueUrl,
     });
@@ -261,7 +234,7 @@ describe('fan-out environment', () => {
       [ENV.logLevel]: 'info',
       NODE_OPTIONS: '--enable-source-maps',
       [ENV.tableName]: tableRef,
-      [ENV.connectionsEndpoint]: connections(apiId).url,
+      [ENV.connectionsEndpoint]: connectionsOf(apiId).url,
       [ENV.fanoutQueueUrl]: queueUrl,
     });
   });
@@ -288,7 +261,7 @@ describe('fan-out IAM', () => {
         },
         logWriteStatement(workerLogGroupId),
         ...tableStatements,
-        { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections(apiId).arn },
+        { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connectionsOf(apiId).arn },
         { Effect: 'Allow', Action: 'iot:Publish', Resource: DELIVERY_TOPICS.map(topicArn) },
       ]),
     );
@@ -362,7 +335,7 @@ describe('grantPublish', () => {
     expect(normalized(statements)).toEqual(
       normalized([
         ...tableStatements,
-        { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections(apiId).arn },
+        { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connectionsOf(apiId).arn },
         { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
         { Effect: 'Allow', Action: 'iot:Publish', Resource: DELIVERY_TOPICS.map(topicArn) },
         // disconnectUser: client ids are `{sub}` or `{sub}.{suffix}`, so `client/*` is the narrowest IoT allows.
@@ -378,7 +351,7 @@ describe('grantPublish', () => {
     expect(normalized(statements)).toEqual(
       normalized([
         ...tableStatements,
-        { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connections(apiId).arn },
+        { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connectionsOf(apiId).arn },
         { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
       ]),
     );
@@ -401,7 +374,7 @@ describe('grantPublish', () => {
 
     expect(envOf(template, idOf(backend))).toEqual({
       [ENV.tableName]: { Ref: idOf(realtime.table) },
-      [ENV.connectionsEndpoint]: connections(idOf(realtime.webSocketApi)).url,
+      [ENV.connectionsEndpoint]: connectionsOf(idOf(realtime.webSocketApi)).url,
       [ENV.iotEndpoint]: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [lookupId, 'endpointAddress'] }]] },
       [ENV.fanoutQueueUrl]: { Ref: idOf(realtime.fanout.queue) },
     });

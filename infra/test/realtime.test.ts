@@ -9,6 +9,7 @@ import { VibaRealtimeStack } from '../src/stack.js';
 import {
   actionsOf,
   allPolicyStatements,
+  connectionsOf,
   envOf,
   logWriteStatement,
   newApp,
@@ -329,7 +330,7 @@ describe('Realtime IAM', () => {
     const expected = {
       Action: 'execute-api:ManageConnections',
       Effect: 'Allow',
-      Resource: connectionsArn(apiId),
+      Resource: connectionsOf(apiId).arn,
     };
 
     const statements = allPolicyStatements(template).filter((s) =>
@@ -375,25 +376,6 @@ describe('Realtime IAM', () => {
     }
   });
 });
-
-function connectionsArn(apiId: string) {
-  return {
-    'Fn::Join': [
-      '',
-      [
-        'arn:',
-        { Ref: 'AWS::Partition' },
-        ':execute-api:',
-        { Ref: 'AWS::Region' },
-        ':',
-        { Ref: 'AWS::AccountId' },
-        ':',
-        { Ref: apiId },
-        '/prod/*/@connections/*',
-      ],
-    ],
-  };
-}
 
 describe('Realtime props validation', () => {
   const build = (props: Partial<RealtimeProps>) => () => synth(props);
