@@ -22,6 +22,7 @@ import {
   envOf,
   logWriteStatement,
   newApp,
+  normalizedStatements,
   POOL_ID,
   type PolicyStatement,
   type Resource,
@@ -74,19 +75,6 @@ function tableStatements(tableId: string): PolicyStatement[] {
     { Effect: 'Allow', Action: TABLE_ACTIONS, Resource: table },
     { Effect: 'Allow', Action: 'dynamodb:Query', Resource: index },
   ];
-}
-const sortedJson = <T>(values: T[]) => values.toSorted((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-
-/** A role's statements, actions and resources in a stable order so they compare regardless of merging order. */
-function normalized(statements: PolicyStatement[]) {
-  return sortedJson(
-    statements.map((s) => ({
-      Effect: s.Effect,
-      Action: actionsOf(s).toSorted(),
-      Resource: sortedJson([s.Resource].flat()),
-      ...(s.Condition ? { Condition: s.Condition } : {}),
-    })),
-  );
 }
 
 describe('fan-out queue', () => {
@@ -244,8 +232,8 @@ describe('fan-out IAM', () => {
   it('gives the worker exactly: its logs, consume + send on the queue, the routes table actions, this stage, delivery topics', () => {
     const { template, roleId, apiId, queueArn, tableStatements, workerLogGroupId } = synthFanout();
 
-    expect(normalized(statementsOfRole(template, roleId(WORKER)))).toEqual(
-      normalized([
+    expect(normalizedStatements(statementsOfRole(template, roleId(WORKER)))).toEqual(
+      normalizedStatements([
         {
           Effect: 'Allow',
           // The event source's own grant (Lambda polls with the function's role), merged with the re-queue.
@@ -332,8 +320,8 @@ describe('grantPublish', () => {
     const { statements, grant, apiId, queueArn, tableStatements } = withBackendRole();
 
     expect(grant.success).toBe(true);
-    expect(normalized(statements)).toEqual(
-      normalized([
+    expect(normalizedStatements(statements)).toEqual(
+      normalizedStatements([
         ...tableStatements,
         { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connectionsOf(apiId).arn },
         { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },
@@ -348,8 +336,8 @@ describe('grantPublish', () => {
   it('grants no IoT action with mqtt: false', () => {
     const { statements, apiId, queueArn, tableStatements } = withBackendRole({ mqtt: false });
 
-    expect(normalized(statements)).toEqual(
-      normalized([
+    expect(normalizedStatements(statements)).toEqual(
+      normalizedStatements([
         ...tableStatements,
         { Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: connectionsOf(apiId).arn },
         { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn },

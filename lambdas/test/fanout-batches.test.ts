@@ -24,7 +24,7 @@ import {
 } from '../src/core/ports.js';
 import { sendAsBackend } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
-import { createDynamoDbStore } from '../src/store/dynamodb.js';
+import { localStore } from './support/local-store.js';
 
 const AUDIENCE = 10_000;
 
@@ -68,13 +68,7 @@ const audience: DeliveryTarget[] = Array.from({ length: AUDIENCE }, (_, i) => ({
 }));
 
 function setup() {
-  const real = createDynamoDbStore({
-    tableName: dynamo.tableName,
-    region: 'us-east-1',
-    endpoint: dynamo.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    clock,
-  });
+  const real = localStore(dynamo, clock);
   // The simulated audience: the directory lists it, split over the shards as the real one is.
   const store: Store = Object.create(real, {
     listAudienceShard: {

@@ -12,7 +12,7 @@ import type { Delivery, DeliveryOutcome, DeliveryTarget, Store } from '../src/co
 import { join } from '../src/core/rooms.js';
 import { send } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
-import { createDynamoDbStore } from '../src/store/dynamodb.js';
+import { localStore } from './support/local-store.js';
 
 class RecordingDelivery implements Delivery {
   readonly posts: { connectionId: string; frame: ServerFrame }[] = [];
@@ -45,13 +45,7 @@ function caller(sub: string): Caller {
 
 describe('join', () => {
   it('acks a seq that covers a message sent while the join was subscribing, or delivers it', async () => {
-    const store = createDynamoDbStore({
-      tableName: dynamo.tableName,
-      region: 'us-east-1',
-      endpoint: dynamo.endpoint,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      clock,
-    });
+    const store = localStore(dynamo, clock);
     const delivery = new RecordingDelivery();
     const deps = (s: Store): CoreDeps => ({ store: s, delivery, clock, log: createLogger('silent') });
     const room = 'race';

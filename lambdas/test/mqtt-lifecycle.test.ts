@@ -17,7 +17,7 @@ import type { Caller, CoreDeps } from '../src/core/deps.js';
 import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../src/core/ports.js';
 import { join } from '../src/core/rooms.js';
 import { createLogger } from '../src/log.js';
-import { createDynamoDbStore } from '../src/store/dynamodb.js';
+import { localStore } from './support/local-store.js';
 
 class RecordingDelivery implements Delivery {
   readonly posts: { connectionId: string; frame: ServerFrame }[] = [];
@@ -39,13 +39,7 @@ afterAll(() => dynamo.close());
 
 let counter = 0;
 function setup() {
-  const store = createDynamoDbStore({
-    tableName: dynamo.tableName,
-    region: 'us-east-1',
-    endpoint: dynamo.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    clock,
-  });
+  const store = localStore(dynamo, clock);
   const delivery = new RecordingDelivery();
   const deps: CoreDeps = { store, delivery, clock, log: createLogger('silent') };
   const clientId = `user${++counter}.dev`;
@@ -125,13 +119,7 @@ describe('subscriptions of MQTT sessions that lifecycle events have not confirme
   function timed() {
     let t = now;
     const base = setup();
-    const store = createDynamoDbStore({
-      tableName: dynamo.tableName,
-      region: 'us-east-1',
-      endpoint: dynamo.endpoint,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      clock: () => t,
-    });
+    const store = localStore(dynamo, () => t);
     const deps: CoreDeps = { ...base.deps, store, clock: () => t };
     const caller: Caller = {
       connectionId: base.connectionId,

@@ -11,7 +11,7 @@ import type { Caller, CoreDeps } from '../src/core/deps.js';
 import type { Delivery, DeliveryOutcome, DeliveryTarget, Store } from '../src/core/ports.js';
 import { send } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
-import { createDynamoDbStore } from '../src/store/dynamodb.js';
+import { localStore } from './support/local-store.js';
 
 /** Records what would be posted; the send path's delivery itself is tested end to end in test/chat.test.ts. */
 class RecordingDelivery implements Delivery {
@@ -36,13 +36,7 @@ afterAll(() => dynamo.close());
 
 let roomCounter = 0;
 async function setup() {
-  const store = createDynamoDbStore({
-    tableName: dynamo.tableName,
-    region: 'us-east-1',
-    endpoint: dynamo.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    clock,
-  });
+  const store = localStore(dynamo, clock);
   const room = `crash-${++roomCounter}`;
   await store.createRoom({ room, visibility: 'public', owner: 'alice', createdAt: now });
   const expiresAt = Math.floor(now / 1000) + 7200;

@@ -9,7 +9,7 @@ import type { CoreDeps } from '../src/core/deps.js';
 import type { ConnectionRecord, Delivery, DeliveryOutcome, DeliveryTarget } from '../src/core/ports.js';
 import { sweepExpiredTokens } from '../src/core/token-sweep.js';
 import { createLogger } from '../src/log.js';
-import { createDynamoDbStore } from '../src/store/dynamodb.js';
+import { localStore } from './support/local-store.js';
 
 let dynamo: LocalDynamoDb;
 const now = Date.UTC(2026, 10, 26, 4, 0, 0);
@@ -38,13 +38,7 @@ class RecordingDelivery implements Delivery {
 let run = 0;
 async function setup() {
   run += 1;
-  const store = createDynamoDbStore({
-    tableName: dynamo.tableName,
-    region: 'us-east-1',
-    endpoint: dynamo.endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    clock,
-  });
+  const store = localStore(dynamo, clock);
   const delivery = new RecordingDelivery();
   const deps: CoreDeps = { store, delivery, clock, log: createLogger('silent') };
   /** A WebSocket connection in `shard` whose token expires `inSeconds` from now. */
