@@ -54,6 +54,16 @@ export function tokenExpiredFrame(tokenExp: number): ErrorFrame {
 }
 
 /**
+ * A room's subscriptions as delivery targets, without `exclude` (the sender's connection): only what a delivery
+ * needs, since a queued batch carries them; `tokenExp` is checked when the posts run.
+ */
+export function subscriptionTargets(subscriptions: readonly SubscriptionRecord[], exclude?: string): DeliveryTarget[] {
+  return subscriptions
+    .filter((s) => s.connectionId !== exclude)
+    .map(({ connectionId, sub, tokenExp }) => ({ connectionId, sub, ...(tokenExp === undefined ? {} : { tokenExp }) }));
+}
+
+/**
  * One frame to a room's subscriptions, read by the caller (which must know whether the read failed, nothing
  * posted yet, or the posts ran): this never throws, a failed post is counted and logged. A room of more than
  * `LIMITS.chatFanoutInlineMax` connections gets it through the fan-out queue, as a chat message does; the result
@@ -66,9 +76,7 @@ export async function fanOutToSubscriptions(
   subscriptions: readonly SubscriptionRecord[],
   options: { exclude?: string } = {},
 ): Promise<FanOutResult> {
-  const targets: DeliveryTarget[] = subscriptions
-    .filter((s) => s.connectionId !== options.exclude)
-    .map(({ connectionId, sub, tokenExp }) => ({ connectionId, sub, ...(tokenExp === undefined ? {} : { tokenExp }) }));
+  const targets = subscriptionTargets(subscriptions, options.exclude);
   if (targets.length > LIMITS.chatFanoutInlineMax && deps.queue !== undefined) {
     const batchPrefix = timeId(`${frame.type[0] ?? 'f'}_`, deps.clock(), randomSuffix());
     const queued = await enqueueOrRun({ ...deps, queue: deps.queue }, splitIntoBatches(batchPrefix, frame, targets), {

@@ -32,9 +32,9 @@ import {
 } from '@viba-realtime/protocol';
 import { enqueueOrRun, splitIntoBatches } from './batches.js';
 import type { Caller, CoreDeps } from './deps.js';
-import { deliverTo } from './fanout.js';
+import { deliverTo, subscriptionTargets } from './fanout.js';
 import { newMessageId } from './ids.js';
-import type { DedupeRecord, DeliveryTarget, StoredMessage, SubscriptionRecord } from './ports.js';
+import type { DedupeRecord, StoredMessage, SubscriptionRecord } from './ports.js';
 
 /** How often and how long a duplicate waits for the in-flight original before answering `conflict`. */
 const IN_FLIGHT_POLLS = 20;
@@ -115,10 +115,7 @@ async function storeAndFanOut(deps: CoreDeps, caller: Sender, frame: SendFrame):
   const { seq } = message;
 
   const chat = toChatFrame(message);
-  // Only what a delivery needs: a queued batch carries these, and its tokenExp is checked when the batch runs.
-  const targets: DeliveryTarget[] = subscriptions
-    .filter((s) => s.connectionId !== caller.connectionId)
-    .map(({ connectionId, sub, tokenExp }) => ({ connectionId, sub, ...(tokenExp === undefined ? {} : { tokenExp }) }));
+  const targets = subscriptionTargets(subscriptions, caller.connectionId);
   if (targets.length > LIMITS.chatFanoutInlineMax) {
     if (deps.queue !== undefined) {
       // Never throws either: a batch the queue refuses runs here (the message is stored, it must reach the room).
