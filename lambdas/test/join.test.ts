@@ -1,27 +1,12 @@
-/**
- * The join ack's `seq` is a promise: every message after it reaches the joining connection live (and the ones up
- * to it are in history). A send that takes its seq while the join runs must therefore be either delivered to the
- * new member or at or below the ack's seq. Found by the soak (bench/soak.ts): the seq used to be read before the
- * subscription was written, so such a message was neither.
- */
-import type { ServerFrame } from '@viba-realtime/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
 import type { Caller, CoreDeps } from '../src/core/deps.js';
-import type { Delivery, DeliveryOutcome, DeliveryTarget, Store } from '../src/core/ports.js';
+import type { Store } from '../src/core/ports.js';
 import { join } from '../src/core/rooms.js';
 import { send } from '../src/core/send.js';
 import { createLogger } from '../src/log.js';
 import { localStore } from './support/local-store.js';
-
-class RecordingDelivery implements Delivery {
-  readonly posts: { connectionId: string; frame: ServerFrame }[] = [];
-  async post({ connectionId }: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
-    this.posts.push({ connectionId, frame });
-    return 'delivered';
-  }
-  async close(): Promise<void> {}
-}
+import { RecordingDelivery } from './support/recording-delivery.js';
 
 let dynamo: LocalDynamoDb;
 const now = Date.UTC(2026, 10, 26);

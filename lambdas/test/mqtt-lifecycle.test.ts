@@ -1,8 +1,3 @@
-/**
- * MQTT sessions from IoT's lifecycle events, on the real store (the emulator's DynamoDB-API server): events
- * arriving late, twice or out of order never undo a newer session.
- */
-import type { ServerFrame } from '@viba-realtime/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
 import {
@@ -14,19 +9,10 @@ import {
   subOfClientId,
 } from '../src/core/connections.js';
 import type { Caller, CoreDeps } from '../src/core/deps.js';
-import type { Delivery, DeliveryOutcome, DeliveryTarget } from '../src/core/ports.js';
 import { join } from '../src/core/rooms.js';
 import { createLogger } from '../src/log.js';
 import { localStore } from './support/local-store.js';
-
-class RecordingDelivery implements Delivery {
-  readonly posts: { connectionId: string; frame: ServerFrame }[] = [];
-  async post({ connectionId }: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
-    this.posts.push({ connectionId, frame });
-    return 'delivered';
-  }
-  async close(): Promise<void> {}
-}
+import { RecordingDelivery } from './support/recording-delivery.js';
 
 let dynamo: LocalDynamoDb;
 const now = Date.UTC(2026, 10, 25);

@@ -2,14 +2,15 @@
  * The token sweep's core against the emulator's DynamoDB server: which connections it closes (expired tokens
  * only, a fair share per shard), what it tells them, and what it reports. `@connections` is a recording fake.
  */
-import { AUDIENCE_SHARDS, audienceShardOf, type ServerFrame } from '@viba-realtime/protocol';
+import { AUDIENCE_SHARDS, audienceShardOf } from '@viba-realtime/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/src/dynamodb/server.js';
 import type { CoreDeps } from '../src/core/deps.js';
-import type { ConnectionRecord, Delivery, DeliveryOutcome, DeliveryTarget } from '../src/core/ports.js';
+import type { ConnectionRecord, Delivery } from '../src/core/ports.js';
 import { sweepExpiredTokens } from '../src/core/token-sweep.js';
 import { createLogger } from '../src/log.js';
 import { localStore } from './support/local-store.js';
+import { RecordingDelivery } from './support/recording-delivery.js';
 
 let dynamo: LocalDynamoDb;
 const now = Date.UTC(2026, 10, 26, 4, 0, 0);
@@ -20,20 +21,6 @@ beforeAll(async () => {
   dynamo = await startLocalDynamoDb({ tableName: 'token-sweep', clock });
 });
 afterAll(() => dynamo.close());
-
-class RecordingDelivery implements Delivery {
-  readonly frames: { connectionId: string; frame: ServerFrame }[] = [];
-  readonly closed: string[] = [];
-  readonly gone = new Set<string>();
-  async post({ connectionId }: DeliveryTarget, frame: ServerFrame): Promise<DeliveryOutcome> {
-    if (this.gone.has(connectionId)) return 'gone';
-    this.frames.push({ connectionId, frame });
-    return 'delivered';
-  }
-  async close(connectionId: string): Promise<void> {
-    this.closed.push(connectionId);
-  }
-}
 
 let run = 0;
 async function setup() {
@@ -72,7 +59,7 @@ describe('sweepExpiredTokens', () => {
     const outcome = await sweepExpiredTokens(deps);
     expect(outcome).toEqual({ closed: 2, gone: 0, failed: 0, limited: false });
     expect(delivery.closed.sort()).toEqual([...expired].sort());
-    for (const { frame } of delivery.frames) {
+    for (const { frame } of delivery.posts) {
       expect(frame).toMatchObject({ type: 'error', code: 'token_expired', details: { expiredAt: expect.any(Number) } });
       expect(frame).not.toHaveProperty('ref');
     }
